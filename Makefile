@@ -1,0 +1,31 @@
+# Two commands do all the set-up: `make demo` (the main job) and `make test`.
+PY := .venv/bin/python
+VENV := .venv/.installed
+
+.PHONY: demo test build system bench
+
+demo: $(VENV) system
+	$(PY) -m autograder build
+	rm -rf .work/samples && $(PY) -m autograder samples .work/samples > /dev/null
+	$(PY) -m autograder grade .work/samples --out .work/demo
+
+test: $(VENV) system
+	$(PY) -m pytest
+
+build: $(VENV)
+	$(PY) -m autograder build
+
+bench: $(VENV) system
+	$(PY) tests/benchmark.py
+
+$(VENV): requirements.txt
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+# Graphviz's `dot` program draws the computation graphs.
+system:
+	@command -v dot > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz > /dev/null; \
+	  else echo "Graphviz is missing: sudo apt-get install graphviz (or: conda install graphviz)"; exit 1; fi; }

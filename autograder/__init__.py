@@ -1,0 +1,1 @@
+"""Build the student notebooks from `solutions/` and grade submissions with nbgrader."""

@@ -1,0 +1,37 @@
+"""python -m autograder {build,samples,grade}"""
+import argparse
+import sys
+
+from autograder import build, grade, samples
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("build", help="regenerate exercises/ and capstone/ from solutions/ with nbgrader")
+
+    p = commands.add_parser("samples", help="write the bundled sample submissions (reference, stub, known bugs)")
+    p.add_argument("dest", help="folder to write STUDENT/NOTEBOOK.ipynb into")
+
+    p = commands.add_parser("grade", help="autograde submitted notebooks against the hidden tests")
+    p.add_argument("paths", nargs="+", help="a submitted .ipynb, or a folder laid out STUDENT/NOTEBOOK.ipynb")
+    p.add_argument("--out", default="grades", help="where grades.csv and feedback/ go (default: ./grades)")
+    p.add_argument("--student", help="student id for a single submitted file")
+
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        for path in build.build():
+            print(f"built {path}")
+    elif args.command == "samples":
+        for path in samples.write_samples(args.dest):
+            print(f"wrote {path}")
+    elif args.command == "grade":
+        subs = grade.grade(grade.find_submissions(args.paths, args.student), args.out)
+        print(grade.table(subs))
+        print(f"\ngrades: {args.out}/grades.csv  feedback: {args.out}/feedback/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

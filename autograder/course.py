@@ -1,0 +1,86 @@
+"""Where things live, and the nbgrader configuration every command shares."""
+import os
+import re
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+
+from traitlets.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+CAPSTONE = ROOT / "capstone"
+LESSONS = ROOT / "lessons"
+# Gradebooks, nbgrader course folders and demo output: git-ignored, safe to delete.
+WORK = ROOT / ".work"
+
+ENGINE_FILE = "micrograd_engine.py"
+
+
+def assignments():
+    """Assignment ids in course order; each is the stem of one notebook in solutions/."""
+    return sorted(p.stem for p in SOLUTIONS.glob("*.ipynb"))
+
+
+def release_path(assignment):
+    """Where the student version of an assignment is committed."""
+    folder = CAPSTONE if "capstone" in assignment else EXERCISES
+    return folder / f"{assignment}.ipynb"
+
+
+COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"]+")
+
+
+def colab_url(notebook):
+    """The "Open in Colab" address of a released notebook, from the one configured student repo."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        repo = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
+    return f"https://colab.research.google.com/github/{repo}/blob/main/{Path(notebook).relative_to(ROOT)}"
+
+
+def nbgrader_config(course_root):
+    """An nbgrader configuration for a course folder of our own (nbgrader has no --config flag)."""
+    _put_venv_on_path()
+    c = Config()
+    c.CourseDirectory.root = str(course_root)
+    c.CourseDirectory.course_id = "micrograd"
+    c.CourseDirectory.db_url = f"sqlite:///{Path(course_root) / 'gradebook.db'}"
+    c.Execute.timeout = 30
+    c.Execute.interrupt_on_timeout = True
+    # A deleted test cell is put back and run instead of silently leaving its grade empty.
+    c.OverwriteCells.add_missing_cells = True
+    c.GenerateFeedback.preprocessors = [
+        "autograder.feedback.HideHiddenTracebacks",
+        "nbgrader.preprocessors.ClearHiddenTests",
+        "nbgrader.preprocessors.GetGrades",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    return c
+
+
+def _put_venv_on_path():
+    # nbgrader shells out to `alembic` to create a gradebook; it sits beside this interpreter.
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("alembic") is None or bindir not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
+
+
+def fresh_course(course_root, assignment_ids):
+    """A new nbgrader course folder with the given assignments generated into its gradebook."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    course_root = Path(course_root)
+    for aid in assignment_ids:
+        dest = course_root / "source" / aid
+        dest.mkdir(parents=True)
+        shutil.copy(SOLUTIONS / f"{aid}.ipynb", dest / f"{aid}.ipynb")
+    config = nbgrader_config(course_root)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    for aid in assignment_ids:
+        result = api.generate_assignment(aid, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader generate_assignment {aid} failed:\n{result['log']}\n{result['error']}")
+    return api

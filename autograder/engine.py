@@ -1,0 +1,54 @@
+"""The reference engine file that stands in for a student's own at grading time.
+
+Exercises 3-6 and the capstone import `micrograd_engine.py`, which the student saved at the end
+of an earlier exercise. Grading puts the reference version beside the notebook instead, so a
+mistake in an earlier exercise never costs points in a later one.
+"""
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from autograder.course import ENGINE_FILE, SOLUTIONS, WORK, assignments
+
+
+def _cells(aid):
+    return json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]
+
+
+def saves_engine(aid):
+    return any(c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "save_engine" for c in _cells(aid))
+
+
+def needs_engine(aid):
+    return any(c["cell_type"] == "code" and "import micrograd_engine" in "".join(c["source"]) for c in _cells(aid))
+
+
+def reference_engine(aid):
+    """Path to the engine as it stands when `aid` starts, or None if `aid` needs none.
+
+    Built by running the solution notebooks that come before `aid` and save an engine, in
+    order, each beside the engine of the one before; cached by the content of those notebooks.
+    """
+    if not needs_engine(aid):
+        return None
+    chain = [a for a in assignments() if a < aid and saves_engine(a)]
+    if not chain:
+        raise RuntimeError(f"{aid} imports {ENGINE_FILE} but no earlier solution saves one")
+    digest = hashlib.sha256(b"".join((SOLUTIONS / f"{a}.ipynb").read_bytes() for a in chain)).hexdigest()[:16]
+    cached = WORK / "engines" / digest / ENGINE_FILE
+    if cached.exists():
+        return cached
+    with tempfile.TemporaryDirectory() as tmp:
+        for a in chain:
+            nb = nbformat.read(SOLUTIONS / f"{a}.ipynb", as_version=4)
+            NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{Path(tmp).name}")
+        shutil.copy(Path(tmp) / ENGINE_FILE, partial)
+        partial.replace(cached)  # atomic: a concurrent grader never reads half a file
+    return cached

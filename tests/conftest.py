@@ -1,0 +1,34 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from autograder import grade, samples  # noqa: E402
+from autograder.course import assignments, release_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def graded_samples(tmp_path_factory):
+    """Every bundled sample, plus a few tampered ones, graded in one nbgrader batch:
+    {(student, assignment): Submission}."""
+    root = tmp_path_factory.mktemp("samples")
+    samples.write_samples(root / "in")
+    for aid in assignments():
+        nb = samples.filled(aid)
+        for cell in nb["cells"]:
+            if cell["metadata"].get("nbgrader", {}).get("grade"):
+                cell["source"] = "assert True"
+                cell["metadata"]["nbgrader"]["points"] = 100
+        (root / "in" / "tamper-tests" / f"{aid}.ipynb").parent.mkdir(exist_ok=True, parents=True)
+        (root / "in" / "tamper-tests" / f"{aid}.ipynb").write_text(json.dumps(nb))
+        stub = json.loads(release_path(aid).read_text())
+        for cell in stub["cells"]:
+            if cell["metadata"].get("nbgrader", {}).get("grade"):
+                cell["source"] = "assert True"
+        (root / "in" / "tamper-stub" / f"{aid}.ipynb").parent.mkdir(exist_ok=True, parents=True)
+        (root / "in" / "tamper-stub" / f"{aid}.ipynb").write_text(json.dumps(stub))
+    subs = grade.grade(grade.find_submissions([root / "in"]), root / "out")
+    return {(s.student, s.assignment): s for s in subs}, root / "out"

@@ -1,0 +1,84 @@
+"""The grader, proven on the bundled samples: full marks, zero, and known bugs losing points."""
+import csv
+import html
+import json
+import re
+
+import pytest
+
+from autograder.course import SOLUTIONS, assignments, release_path
+from autograder.samples import BUGS
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def _failed(sub):
+    return {name for name, (score, max_score) in sub.tests.items() if score < max_score}
+
+
+@pytest.mark.parametrize("aid", assignments())
+def test_reference_gets_full_marks(graded_samples, aid):
+    sub = graded_samples[0][("reference", aid)]
+    assert sub.status == "graded", sub.status
+    assert sub.max_score > 0 and sub.score == sub.max_score, _failed(sub)
+
+
+@pytest.mark.parametrize("aid", assignments())
+def test_untouched_stub_gets_zero(graded_samples, aid):
+    sub = graded_samples[0][("stub", aid)]
+    assert sub.status == "graded", sub.status
+    assert sub.score == 0, {k: v for k, v in sub.tests.items() if v[0]}
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_each_known_bug_loses_points_on_the_test_it_breaks(graded_samples, bug):
+    aid, *_, breaks = BUGS[bug]
+    sub = graded_samples[0][(f"bug-{bug}", aid)]
+    assert sub.status == "graded", sub.status
+    assert sub.score < sub.max_score, f"{bug} got full marks"
+    assert breaks <= _failed(sub), f"{bug} should fail {breaks}, failed {_failed(sub)}"
+
+
+@pytest.mark.parametrize("aid", assignments())
+def test_tests_edited_to_assert_true_are_restored(graded_samples, aid):
+    answered = graded_samples[0][("tamper-tests", aid)]
+    stub = graded_samples[0][("tamper-stub", aid)]
+    reference = graded_samples[0][("reference", aid)]
+    assert answered.max_score == reference.max_score, "points edited in a test cell must not count"
+    assert answered.score == reference.score
+    assert stub.score == 0, "a stub whose tests were replaced by `assert True` must still score 0"
+
+
+def test_grades_csv_has_one_row_per_submission(graded_samples):
+    subs, out = graded_samples
+    with open(out / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"student", "assignment", "score", "max_score", "status"} <= set(rows[0])
+    assert {(r["student"], r["assignment"]) for r in rows} == set(subs)
+    for r in rows:
+        assert float(r["score"]) == subs[(r["student"], r["assignment"])].score
+
+
+def test_feedback_shows_visible_messages_but_no_hidden_test_source(graded_samples):
+    subs, out = graded_samples
+    for (student, aid), sub in subs.items():
+        if not student.startswith("bug-"):
+            continue
+        page = (out / "feedback" / student / f"{aid}.html").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))  # the words a student reads
+        leaked = [line for line in hidden_lines(aid) if line in text]
+        assert not leaked, f"feedback for {student} shows hidden test lines: {leaked[:3]}"
+        assert "Hidden tests passed" in text or "Hidden test failed" in text
+    page = (out / "feedback" / "bug-add-assigns-grad" / "02_value_backward.html").read_text()
+    assert "gradients must accumulate with +=" in html.unescape(page), "a hidden test's own message should reach the student"
+
+
+def hidden_lines(aid):
+    """Lines only the hidden tests have (not also in the student's notebook)."""
+    released = json.loads(release_path(aid).read_text())["cells"]
+    visible = {line.strip() for cell in released for line in "".join(cell["source"]).splitlines()}
+    lines = set()
+    for cell in json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]:
+        for body in HIDDEN.findall("".join(cell["source"])):
+            lines |= {line.strip() for line in body.splitlines() if len(line.strip()) >= 20 and not line.strip().startswith("#")}
+    return lines - visible
