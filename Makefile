@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VENV := .venv/.installed
 
-.PHONY: demo test build system bench
+.PHONY: demo test build system bench lessons
 
 demo: $(VENV) system
 	$(PY) -m autograder build
@@ -29,3 +29,7 @@ system:
 	@command -v dot > /dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz > /dev/null; \
 	  else echo "Graphviz is missing: sudo apt-get install graphviz (or: conda install graphviz)"; exit 1; fi; }
+
+# Re-run the lessons and commit their outputs whenever a lesson changes.
+lessons: $(VENV) system
+	$(PY) -m autograder lessons

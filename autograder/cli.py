@@ -1,8 +1,8 @@
-"""python -m autograder {build,samples,grade}"""
+"""python -m autograder {build,lessons,samples,grade}"""
 import argparse
 import sys
 
-from autograder import build, grade, samples
+from autograder import build, grade, lessons, samples
 
 
 def main(argv=None):
@@ -10,6 +10,8 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("build", help="regenerate exercises/ and capstone/ from solutions/ with nbgrader")
+
+    commands.add_parser("lessons", help="re-run the lessons and store their outputs (plots, graphs)")
 
     p = commands.add_parser("samples", help="write the bundled sample submissions (reference, stub, known bugs)")
     p.add_argument("dest", help="folder to write STUDENT/NOTEBOOK.ipynb into")
@@ -23,6 +25,9 @@ def main(argv=None):
     if args.command == "build":
         for path in build.build():
             print(f"built {path}")
+    elif args.command == "lessons":
+        for path in lessons.refresh():
+            print(f"ran {path}")
     elif args.command == "samples":
         for path in samples.write_samples(args.dest):
             print(f"wrote {path}")

@@ -1,0 +1,41 @@
+"""Every lesson runs alone (as in Colab), has its teaching frame, and shows fresh outputs."""
+import nbformat
+import pytest
+
+from autograder.course import LESSONS, ROOT, colab_url
+from autograder.lessons import run_alone, source_digest
+
+LESSON_PATHS = sorted(LESSONS.glob("*.ipynb"))
+ids = [p.stem for p in LESSON_PATHS]
+
+
+def test_there_are_six_lessons():
+    assert len(LESSON_PATHS) == 6, [p.name for p in LESSON_PATHS]
+
+
+@pytest.mark.parametrize("path", LESSON_PATHS, ids=ids)
+def test_lesson_has_title_objectives_takeaways_checks_next_and_badge(path):
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    first = nb.cells[0].source
+    assert f"]({colab_url(path)})" in first, "the first cell carries the Colab badge for this lesson (run `make build`)"
+    assert "# Lesson" in first and "What you will learn" in first and "Estimated time" in first
+    for heading in ("## Key takeaways", "## Check yourself", "## Next"):
+        assert heading in text, f"{path.name} lacks {heading!r}"
+    named = [p for p in (ROOT / "exercises").glob("*.ipynb") if p.stem in text.split("## Next", 1)[1]]
+    assert named, f"{path.name}: the Next section names no exercise notebook"
+
+
+@pytest.mark.parametrize("path", LESSON_PATHS, ids=ids)
+def test_committed_outputs_come_from_the_current_sources(path):
+    nb = nbformat.read(path, as_version=4)
+    stamp = nb.metadata.get("course", {}).get("outputs_from_sources")
+    assert stamp == source_digest(nb), f"{path.name} changed after its outputs were made: run `make lessons`"
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", LESSON_PATHS, ids=ids)
+def test_lesson_runs_top_to_bottom_alone_in_an_empty_folder(path):
+    nb = run_alone(path)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
