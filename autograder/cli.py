@@ -20,6 +20,8 @@ def main(argv=None):
     p.add_argument("paths", nargs="+", help="a submitted .ipynb, or a folder laid out STUDENT/NOTEBOOK.ipynb")
     p.add_argument("--out", default="grades", help="where grades.csv and feedback/ go (default: ./grades)")
     p.add_argument("--student", help="student id for a single submitted file")
+    p.add_argument("--jobs", type=int, default=1, help="grade in N worker processes (default 1)")
+    p.add_argument("--force", action="store_true", help="grade again what an earlier run already graded")
 
     args = parser.parse_args(argv)
     if args.command == "build":
@@ -32,7 +34,8 @@ def main(argv=None):
         for path in samples.write_samples(args.dest):
             print(f"wrote {path}")
     elif args.command == "grade":
-        subs = grade.grade(grade.find_submissions(args.paths, args.student), args.out)
+        subs = grade.grade(grade.find_submissions(args.paths, args.student), args.out,
+                           jobs=args.jobs, force=args.force, progress=sys.stderr.isatty())
         print(grade.table(subs))
         print(f"\ngrades: {args.out}/grades.csv  feedback: {args.out}/feedback/")
     return 0

@@ -40,14 +40,26 @@ def colab_url(notebook):
     return f"https://colab.research.google.com/github/{repo}/blob/main/{Path(notebook).relative_to(ROOT)}"
 
 
-def nbgrader_config(course_root):
+DEFAULT_LIMITS = {"cell_timeout": 30, "wall_seconds": 180, "memory_mb": 2048}
+
+
+def limits(assignment):
+    """Grading limits of an assignment: defaults, overridden by `metadata.course.limits` of its
+    source notebook (a training notebook needs more time than an exercise of small functions)."""
+    import json
+
+    meta = json.loads((SOLUTIONS / f"{assignment}.ipynb").read_text())["metadata"]
+    return {**DEFAULT_LIMITS, **meta.get("course", {}).get("limits", {})}
+
+
+def nbgrader_config(course_root, cell_timeout=DEFAULT_LIMITS["cell_timeout"]):
     """An nbgrader configuration for a course folder of our own (nbgrader has no --config flag)."""
     _put_venv_on_path()
     c = Config()
     c.CourseDirectory.root = str(course_root)
     c.CourseDirectory.course_id = "micrograd"
     c.CourseDirectory.db_url = f"sqlite:///{Path(course_root) / 'gradebook.db'}"
-    c.Execute.timeout = 30
+    c.Execute.timeout = cell_timeout
     c.Execute.interrupt_on_timeout = True
     # A deleted test cell is put back and run instead of silently leaving its grade empty.
     c.OverwriteCells.add_missing_cells = True
