@@ -65,6 +65,7 @@ def nbgrader_config(course_root, cell_timeout=DEFAULT_LIMITS["cell_timeout"]):
     c.OverwriteCells.add_missing_cells = True
     c.GenerateFeedback.preprocessors = [
         "autograder.feedback.HideHiddenTracebacks",
+        "autograder.feedback.TruncateOutputs",
         "nbgrader.preprocessors.ClearHiddenTests",
         "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

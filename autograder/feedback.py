@@ -24,3 +24,20 @@ class HideHiddenTracebacks(Preprocessor):
             else:
                 cell.outputs = [{"output_type": "stream", "name": "stdout", "text": "Hidden tests passed.\n"}]
         return cell, resources
+
+
+class TruncateOutputs(Preprocessor):
+    """Cut each text output to `max_chars`: nbgrader's own limit counts lines, and a single
+    printed line of megabytes would otherwise land whole in the feedback page."""
+
+    enabled = Bool(True)
+    max_chars = 10_000
+
+    def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            text = output.get("text")
+            if isinstance(text, list):
+                text = "".join(text)
+            if isinstance(text, str) and len(text) > self.max_chars:
+                output["text"] = text[: self.max_chars] + f"\n... [{len(text) - self.max_chars} more characters cut]\n"
+        return cell, resources

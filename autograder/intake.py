@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import assignments, release_path
+from autograder.guard import guard_cell
 
 
 @dataclass
@@ -39,7 +40,8 @@ _release_cache = {}
 def released(aid):
     """The released cells of an assignment that carry nbgrader metadata, in order."""
     if aid not in _release_cache:
-        cells = json.loads(release_path(aid).read_text())["cells"]
+        path = release_path(aid)
+        cells = json.loads(path.read_text())["cells"] if path.exists() else []  # not built yet
         _release_cache[aid] = [c for c in cells if _nbgrader(c).get("grade_id")]
     return _release_cache[aid]
 
@@ -105,6 +107,7 @@ def intake(path, known=None):
     else:
         result.assignment = by_name
     restore_metadata(nb, result.assignment, result.notes)
+    nb["cells"].insert(0, guard_cell())
     return result
 
 
