@@ -1,8 +1,8 @@
-"""python -m autograder {build,lessons,samples,grade}"""
+"""python -m autograder {build,lessons,release,samples,grade}"""
 import argparse
 import sys
 
-from autograder import build, grade, lessons, samples
+from autograder import build, grade, lessons, release, samples
 
 
 def main(argv=None):
@@ -12,6 +12,9 @@ def main(argv=None):
     commands.add_parser("build", help="regenerate exercises/ and capstone/ from solutions/ with nbgrader")
 
     commands.add_parser("lessons", help="re-run the lessons and store their outputs (plots, graphs)")
+
+    p = commands.add_parser("release", help="write the student repository: lessons, exercises, capstone, README")
+    p.add_argument("out", help="an empty or new folder")
 
     p = commands.add_parser("samples", help="write the bundled sample submissions (reference, stub, known bugs)")
     p.add_argument("dest", help="folder to write STUDENT/NOTEBOOK.ipynb into")
@@ -30,6 +33,9 @@ def main(argv=None):
     elif args.command == "lessons":
         for path in lessons.refresh():
             print(f"ran {path}")
+    elif args.command == "release":
+        files = release.release(args.out)
+        print(f"wrote {len(files)} files to {args.out}")
     elif args.command == "samples":
         for path in samples.write_samples(args.dest):
             print(f"wrote {path}")

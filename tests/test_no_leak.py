@@ -1,26 +1,10 @@
 """No released notebook carries a reference solution or a hidden test."""
 import json
-import re
 
 import pytest
 
-from autograder.course import ROOT, SOLUTIONS
-
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
-
-
-def _secret_lines():
-    """Non-trivial lines (25+ characters, not comments) of every solution and hidden-test region."""
-    lines = {}
-    for source in SOLUTIONS.glob("*.ipynb"):
-        for cell in json.loads(source.read_text())["cells"]:
-            for _, body in REGION.findall("".join(cell["source"])):
-                for line in body.splitlines():
-                    line = line.strip()
-                    if len(line) >= 25 and not line.startswith("#"):
-                        lines[line] = source.name
-    return lines
+from autograder.course import ROOT
+from secrets_ import MARKERS, secret_lines
 
 
 def released_notebooks():
@@ -28,7 +12,7 @@ def released_notebooks():
 
 
 def test_the_scan_finds_solution_lines():
-    assert len(_secret_lines()) > 20
+    assert len(secret_lines()) > 20
 
 
 @pytest.mark.parametrize("path", released_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -39,5 +23,5 @@ def test_released_notebook_has_no_solution_or_hidden_test(path):
     released_lines = {
         line.strip() for cell in json.loads(text)["cells"] for line in "".join(cell["source"]).splitlines()
     }
-    leaked = {line: src for line, src in _secret_lines().items() if line in released_lines}
+    leaked = {line: src for line, src in secret_lines().items() if line in released_lines}
     assert not leaked, f"{path.name} contains solution or hidden-test lines: {leaked}"
