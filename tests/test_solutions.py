@@ -1,0 +1,23 @@
+"""Every source notebook runs top to bottom in a real kernel, and its test cells stay silent
+(nbgrader gives 0 to a test cell that writes to stderr)."""
+import shutil
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.course import SOLUTIONS, assignments
+from autograder.engine import reference_engine
+
+
+@pytest.mark.parametrize("aid", assignments())
+def test_solution_runs_and_its_test_cells_write_nothing_to_stderr(aid, tmp_path):
+    engine = reference_engine(aid)
+    if engine:
+        shutil.copy(engine, tmp_path)
+    nb = nbformat.read(SOLUTIONS / f"{aid}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            noisy = [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"]
+            assert not noisy, f"{cell.metadata.nbgrader.grade_id} wrote {noisy[0]}"
