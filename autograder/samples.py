@@ -3,54 +3,10 @@ catalogue of realistic bugs, each of which must lose points on the test it break
 import json
 from pathlib import Path
 
+from autograder.bugs import BUGS
 from autograder.course import SOLUTIONS, assignments, release_path
 
-# name: (assignment, grade_id of the answer cell, text in the reference answer, the bug,
-#        tests that must fail because of it)
-BUGS = {
-    "add-assigns-grad": (
-        "02_value_backward", "add",
-        "self.grad += out.grad\n        other.grad += out.grad",
-        "self.grad = out.grad\n        other.grad = out.grad",
-        {"test_add_hidden"},
-    ),
-    "mul-swapped-operands": (
-        "02_value_backward", "mul",
-        "self.grad += other.data * out.grad\n        other.grad += self.data * out.grad",
-        "self.grad += self.data * out.grad\n        other.grad += other.data * out.grad",
-        {"test_mul"},
-    ),
-    "mul-missing-out-grad": (
-        "02_value_backward", "mul",
-        "self.grad += other.data * out.grad\n        other.grad += self.data * out.grad",
-        "self.grad += other.data\n        other.grad += self.data",
-        {"test_mul_hidden"},
-    ),
-    "backward-not-reversed": (
-        "02_value_backward", "backward",
-        "for v in reversed(topo):", "for v in topo:",
-        {"test_backward"},
-    ),
-    "backward-no-visited-set": (
-        "02_value_backward", "backward",
-        "        if v not in visited:\n            visited.add(v)\n            for child",
-        "        if True:\n            for child",
-        {"test_backward_hidden"},
-    ),
-    "backward-grad-not-seeded": (
-        "02_value_backward", "backward",
-        "    self.grad = 1.0\n", "",
-        {"test_backward"},
-    ),
-    "rsub-wrong-order": (
-        "02_value_backward", "rsub",
-        "return other + (-self)", "return self - other",
-        {"test_rsub"},
-    ),
-}
-
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-
 
 def _answers(aid):
     """The reference answer of every solution cell, markers removed, by grade_id."""
@@ -62,7 +18,6 @@ def _answers(aid):
             lines = [line for line in source.splitlines(keepends=True) if line.strip() not in (BEGIN, END)]
             answers[meta["grade_id"]] = "".join(lines)
     return answers
-
 
 def filled(aid, bug=None):
     """The release notebook of `aid` with the reference answers typed in, as a student would,
@@ -78,7 +33,6 @@ def filled(aid, bug=None):
         if grade_id in answers:
             cell["source"] = answers[grade_id]
     return nb
-
 
 def write_samples(dest):
     """Write dest/STUDENT/ASSIGNMENT.ipynb for the reference, the stub and every bug."""
