@@ -18,10 +18,10 @@ build: $(VENV)
 bench: $(VENV) system
 	$(PY) tests/benchmark.py
 
-$(VENV): requirements.txt
+$(VENV): requirements.txt requirements-dev.txt
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -r requirements.txt
+	.venv/bin/pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 # Graphviz's `dot` program draws the computation graphs.

@@ -1,8 +1,8 @@
-"""python -m autograder {build,lessons,release,samples,grade}"""
+"""python -m autograder {build,lessons,release,samples,grade,gradescope}"""
 import argparse
 import sys
 
-from autograder import build, grade, lessons, release, samples
+from autograder import build, grade, gradescope, lessons, release, samples
 
 
 def main(argv=None):
@@ -26,6 +26,10 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="grade in N worker processes (default 1)")
     p.add_argument("--force", action="store_true", help="grade again what an earlier run already graded")
 
+    p = commands.add_parser("gradescope", help="write the Gradescope autograder zip of one assignment")
+    p.add_argument("assignment")
+    p.add_argument("--out", help="default: gradescope/ASSIGNMENT.zip")
+
     args = parser.parse_args(argv)
     if args.command == "build":
         for path in build.build():
@@ -44,6 +48,10 @@ def main(argv=None):
                            jobs=args.jobs, force=args.force, progress=sys.stderr.isatty())
         print(grade.table(subs))
         print(f"\ngrades: {args.out}/grades.csv  feedback: {args.out}/feedback/")
+    elif args.command == "gradescope":
+        path = gradescope.bundle([args.assignment], args.out or f"gradescope/{args.assignment}.zip")
+        points = gradescope.autograded_points(args.assignment)
+        print(f"wrote {path}: upload it to Gradescope; autograder points: {points:g}")
     return 0
 
 

@@ -1,0 +1,162 @@
+"""The student repository's workflow: visible tests only, points per exercise in the result format
+of GitHub Classroom's autograding reporter; the workflow file passes actionlint and the schema."""
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autograder import samples
+from autograder.course import ROOT, SOLUTIONS, assignments, release_path
+from autograder.release import STUDENT_FILES, release
+
+WORKFLOW = STUDENT_FILES / ".github" / "workflows" / "classroom.yml"
+BIN = Path(sys.executable).parent
+
+
+def workflow():
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def steps():
+    (job,) = workflow()["jobs"].values()
+    return job["steps"]
+
+
+def visible_points(aid):
+    """Points of the test cells of `aid` that are not hidden, read from the source notebook."""
+    cells = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]
+    return sum(c["metadata"]["nbgrader"].get("points", 0) for c in cells
+               if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"].get("solution")
+               and "BEGIN HIDDEN TESTS" not in "".join(c["source"]))
+
+
+def released_assignments():
+    return [aid for aid in assignments() if release_path(aid).exists()]
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """Run the workflow's own test command in an untouched and in a filled-in release, side by
+    side. Returns {kind: (results JSON, GITHUB_ENV lines, GITHUB_OUTPUT, job summary, log)}."""
+    tmp = tmp_path_factory.mktemp("classroom")
+    command = next(s["run"] for s in steps() if s.get("id") == "visible")
+    trees = {"untouched": tmp / "untouched", "filled": tmp / "filled"}
+    for tree in trees.values():
+        release(tree)
+    for aid in released_assignments():
+        (trees["filled"] / release_path(aid).relative_to(ROOT)).write_text(json.dumps(samples.filled(aid)))
+    procs = {}
+    for kind, tree in trees.items():
+        files = {name: tmp / f"{kind}.{name}" for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+        env = {**os.environ, **{k: str(v) for k, v in files.items()},
+               "PATH": str(BIN) + os.pathsep + os.environ["PATH"]}
+        log = open(tmp / f"{kind}.log", "w")
+        # GitHub runs a `run:` step with bash --noprofile --norc -eo pipefail.
+        proc = subprocess.Popen(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
+                                cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs[kind] = (proc, tree, files, log)
+    got = {}
+    for kind, (proc, tree, files, log) in procs.items():
+        code = proc.wait(timeout=900)
+        log.close()
+        output = (tmp / f"{kind}.log").read_text()
+        assert code == 0, output
+        got[kind] = (json.loads((tree / "visible-tests.json").read_text()),
+                     files["GITHUB_ENV"].read_text().splitlines(), files["GITHUB_OUTPUT"].read_text(),
+                     files["GITHUB_STEP_SUMMARY"].read_text(), output)
+    return got
+
+
+def test_filled_release_earns_every_visible_point(reported):
+    results = reported["filled"][0]
+    assert set(results) == {f"ex{aid}" for aid in released_assignments()}
+    for aid in released_assignments():
+        r = results[f"ex{aid}"]
+        failed = [(t["name"], t["message"]) for t in r["tests"] if t["status"] != "pass"]
+        assert r["status"] == "pass" and not failed, failed
+        assert r["max_score"] == visible_points(aid) > 0
+        assert sum(t["score"] for t in r["tests"]) == r["max_score"]
+
+
+def test_untouched_release_earns_nothing(reported):
+    results = reported["untouched"][0]
+    for aid in released_assignments():
+        r = results[f"ex{aid}"]
+        assert r["status"] == "fail"
+        assert r["max_score"] == visible_points(aid)
+        assert sum(t["score"] for t in r["tests"]) == 0, [t["name"] for t in r["tests"] if t["score"]]
+
+
+def test_hidden_tests_are_neither_run_nor_counted(reported):
+    for r in reported["filled"][0].values():
+        assert not any(t["name"].endswith("_hidden") for t in r["tests"])
+
+
+def test_results_reach_the_reporter_and_the_job_log(reported):
+    for kind, (results, env_lines, output, summary, log) in reported.items():
+        assert output.strip() == f"runners={','.join(results)}"
+        env = dict(line.split("=", 1) for line in env_lines)
+        for runner, r in results.items():
+            # the reporter reads ${RUNNER in capitals}_RESULTS, base64-encoded JSON
+            decoded = json.loads(base64.b64decode(env[f"{runner.upper()}_RESULTS"]))
+            assert decoded == r
+            assert decoded["version"] == 1 and decoded["status"] in ("pass", "fail", "error")
+            assert all({"name", "status", "score", "message"} <= set(t) for t in decoded["tests"])
+        total = sum(r["max_score"] for r in results.values())
+        earned = sum(t["score"] for r in results.values() for t in r["tests"])
+        assert re.search(rf"^total\s+{earned:g} / {total:g}$", log, re.M), log[-2000:]
+        assert f"{earned:g} / {total:g}" in summary
+
+
+def test_workflow_is_what_classroom_reads():
+    wf = workflow()
+    assert wf["name"] == "Autograding Tests"
+    assert list(wf["jobs"]) == ["run-autograding-tests"]
+    triggers = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert "push" in triggers
+    reporter = next(s for s in steps() if "autograding-grading-reporter" in s.get("uses", ""))
+    assert reporter["with"]["runners"] == "${{ steps.visible.outputs.runners }}"
+
+
+def test_workflow_installs_the_course_pins_and_cpu_torch():
+    run = "\n".join(s.get("run", "") for s in steps())
+    course = _pins((ROOT / "requirements.txt").read_text())
+    assert f"torch=={course['torch']}" in run or course["torch"] == ""
+    assert "--index-url https://download.pytorch.org/whl/cpu" in run and "graphviz" in run
+    student = _pins((STUDENT_FILES / ".github" / "classroom" / "requirements.txt").read_text())
+    for name, pin in student.items():
+        assert name in course and course[name] == pin, f"{name}: pinned differently from requirements.txt"
+
+
+def _pins(text):
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, pin = re.match(r"([A-Za-z0-9_.-]+)\s*(?:==\s*(\S+))?", line).groups()
+            pins[name.lower()] = pin or ""
+    return pins
+
+
+def _tool(name):
+    found = shutil.which(name, path=str(BIN) + os.pathsep + os.environ["PATH"])
+    assert found, f"{name} is missing: it comes from requirements-dev.txt (make test installs it)"
+    return found
+
+
+def test_workflow_passes_actionlint():
+    done = subprocess.run([_tool("actionlint"), "-no-color", str(WORKFLOW)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_workflow_matches_the_github_workflow_schema():
+    done = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,160 @@
+"""The Gradescope zip grades exactly as `python -m autograder grade` does, and shows no hidden test."""
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from autograder import grade, gradescope, samples
+from autograder.course import ROOT, SOLUTIONS, release_path
+
+AID = "02_value_backward"
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def _messy():
+    """The reference answers in a renamed copy whose cells lost all their metadata."""
+    nb = samples.filled(AID)
+    for cell in nb["cells"]:
+        cell["metadata"] = {}
+    return nb
+
+
+SUBMISSIONS = {  # student: (file name, notebook)
+    "reference": (f"{AID}.ipynb", lambda: samples.filled(AID)),
+    "stub": (f"{AID}.ipynb", lambda: json.loads(release_path(AID).read_text())),
+    "buggy": (f"{AID}.ipynb", lambda: samples.filled(AID, "add-assigns-grad")),
+    "messy": (f"Copy of {AID} (1).ipynb", _messy),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Each submission graded twice: by run_autograder in a Gradescope-like root, and by the
+    course's grader in one batch. Returns {student: (results.json, Submission)}."""
+    tmp = tmp_path_factory.mktemp("gradescope")
+    zip_path = gradescope.bundle([AID], tmp / "autograder.zip")
+    roots = {}
+    for student, (name, make) in SUBMISSIONS.items():
+        path = tmp / "in" / student / name
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(make()))
+        roots[student] = _gradescope_root(zip_path, tmp / f"root-{student}", path)
+    subs = grade.grade(grade.find_submissions([tmp / "in"]), tmp / "out", jobs=2)
+    with ThreadPoolExecutor(2) as pool:  # two cores: two submissions at a time
+        results = dict(zip(roots, pool.map(_run_autograder, roots.values())))
+    by_student = {s.student: s for s in subs}
+    return {student: (results[student], by_student[student]) for student in SUBMISSIONS}
+
+
+def _gradescope_root(zip_path, root, submission):
+    """A folder laid out as Gradescope's /autograder: source/ (the zip), submission/, results/."""
+    with zipfile.ZipFile(zip_path) as z:
+        z.extractall(root / "source")
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+    (root / "submission" / submission.name).write_bytes(submission.read_bytes())
+    run = root / "run_autograder"  # Gradescope copies it here and runs it from here
+    run.write_bytes((root / "source" / "run_autograder").read_bytes())
+    run.chmod(0o755)
+    return root
+
+
+def _run_autograder(root):
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    done = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_zip_follows_gradescope_layout(tmp_path):
+    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    with zipfile.ZipFile(zip_path) as z:
+        names = set(z.namelist())
+        modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
+        setup = z.read("setup.sh").decode()
+    assert {"setup.sh", "run_autograder", "requirements.txt", "pyproject.toml", "autograder/grade.py",
+            "autograder/gradescope.py", f"solutions/{AID}.ipynb", f"exercises/{AID}.ipynb"} <= names
+    assert all(f"solutions/{p.name}" in names for p in SOLUTIONS.glob("*.ipynb"))
+    assert not any(n.startswith((".venv/", "tests/", ".git/")) or "__pycache__" in n for n in names)
+    assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
+    assert setup.startswith("#!/usr/bin/env bash")
+    assert "--index-url https://download.pytorch.org/whl/cpu" in setup, "torch must come from the CPU index"
+    assert "graphviz" in setup and "python3-venv" in setup and "-r requirements.txt" in setup
+    for script in ("setup.sh", "run_autograder"):
+        (tmp_path / script).write_text(z_text(zip_path, script))
+        done = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{script}: {done.stderr}"
+    torch_pin = next(line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch"))
+    assert torch_pin.split("#")[0].strip() in setup
+
+
+def z_text(zip_path, name):
+    with zipfile.ZipFile(zip_path) as z:
+        return z.read(name).decode()
+
+
+def test_a_zip_for_several_assignments_names_them(tmp_path):
+    zip_path = gradescope.bundle(["01_numerical_gradients", AID], tmp_path / "b.zip")
+    with zipfile.ZipFile(zip_path) as z:
+        assert json.loads(z.read(gradescope.CONFIG))["assignments"] == ["01_numerical_gradients", AID]
+    with pytest.raises(ValueError):
+        gradescope.bundle(["99_nope"], tmp_path / "c.zip")
+
+
+@pytest.mark.parametrize("student", sorted(SUBMISSIONS))
+def test_results_json_scores_equal_the_course_grader(graded, student):
+    results, sub = graded[student]
+    assert sub.status == "graded", sub.status
+    assert results["score"] == sub.score
+    assert {t["name"]: (t["score"], t["max_score"]) for t in results["tests"]} == sub.tests
+    assert sum(t["max_score"] for t in results["tests"]) == sub.max_score
+    assert all(t["output"] and t["status"] in ("passed", "failed") for t in results["tests"])
+
+
+def test_scores_are_those_expected(graded):
+    assert graded["reference"][0]["score"] == graded["reference"][1].max_score == gradescope.autograded_points(AID) > 0
+    assert graded["stub"][0]["score"] == 0
+    assert 0 < graded["buggy"][0]["score"] < graded["buggy"][1].max_score
+    assert graded["messy"][0]["score"] == graded["reference"][0]["score"]
+    assert "restored the nbgrader metadata" in graded["messy"][0]["output"]
+
+
+def test_messages_are_the_feedback_a_student_reads(graded):
+    tests = {t["name"]: t for t in graded["buggy"][0]["tests"]}
+    assert tests["test_add_hidden"]["status"] == "failed"
+    assert "gradients must accumulate with +=" in tests["test_add_hidden"]["output"]
+    assert tests["test_add"]["status"] == "passed"
+    stub = {t["name"]: t for t in graded["stub"][0]["tests"]}
+    assert "NotImplementedError" in stub["test_add"]["output"]
+
+
+def test_no_hidden_test_source_reaches_results_json(graded):
+    source = json.loads((SOLUTIONS / f"{AID}.ipynb").read_text())
+    released = json.loads(release_path(AID).read_text())
+    visible = {line.strip() for c in released["cells"] for line in "".join(c["source"]).splitlines()}
+    hidden = {line.strip() for c in source["cells"] for block in HIDDEN.findall("".join(c["source"]))
+              for line in block.splitlines()
+              if len(line.strip()) >= 20 and not line.strip().startswith("#") and line.strip() not in visible}
+    assert hidden
+    for student in SUBMISSIONS:
+        text = json.dumps(graded[student][0])
+        text = text.replace("\\n", "\n").replace('\\"', '"')
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{student}: {leaked[:3]}"
+
+
+def test_a_notebook_of_another_assignment_gets_zero_with_a_reason(tmp_path):
+    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    other = tmp_path / "03_more_ops.ipynb"
+    other.write_text(release_path("03_more_ops").read_text())
+    results = _run_autograder(_gradescope_root(zip_path, tmp_path / "root", other))
+    assert results["score"] == 0 and results["tests"] == []
+    assert f"not of {AID}.ipynb" in results["output"]
