@@ -3,9 +3,11 @@ import csv
 import html
 import json
 import re
+import shutil
 
 import pytest
 
+from autograder import grade
 from autograder.course import SOLUTIONS, assignments, release_path
 from autograder.samples import BUGS
 
@@ -84,3 +86,19 @@ def hidden_lines(aid):
         for body in HIDDEN.findall("".join(cell["source"])):
             lines |= {line.strip() for line in body.splitlines() if len(line.strip()) >= 20 and not line.strip().startswith("#")}
     return lines - visible - answers
+
+
+def test_manual_points_stay_pending_until_entered_and_survive_a_rerun(graded_samples, tmp_path):
+    subs, out = graded_samples
+    manual = [(aid, s) for (student, aid), s in subs.items() if student == "reference" and s.pending]
+    assert manual, "the capstone's write-up should be graded by hand"
+    aid, reference = manual[0]
+    shutil.copytree(out / "results", tmp_path / "results")
+    writeup = next(name for name, (score, max_score) in reference.tests.items() if name.startswith("writeup"))
+    (tmp_path / "manual_grades.csv").write_text(f"student,assignment,grade_id,points\nreference,{aid},{writeup},2\n")
+    again = grade.grade(grade.find_submissions([reference.path], "reference"), tmp_path)[0]
+    assert again.score == reference.score + 2
+    assert again.pending == reference.pending - reference.tests[writeup][1]
+    with open(tmp_path / "grades.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["pending_manual"]) == again.pending
