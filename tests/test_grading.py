@@ -77,15 +77,14 @@ def test_feedback_shows_visible_messages_but_no_hidden_test_source(graded_sample
 def hidden_lines(aid):
     """Lines only the hidden tests have: not in the student's notebook, nor in the reference
     answers (a student's own code may well contain those)."""
-    released = json.loads(release_path(aid).read_text())["cells"]
-    visible = {line.strip() for cell in released for line in "".join(cell["source"]).splitlines()}
+    released = "\n".join("".join(cell["source"]) for cell in json.loads(release_path(aid).read_text())["cells"])
     lines, answers = set(), set()
     for cell in json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("solution"):
             answers |= {line.strip() for line in "".join(cell["source"]).splitlines()}
         for body in HIDDEN.findall("".join(cell["source"])):
             lines |= {line.strip() for line in body.splitlines() if len(line.strip()) >= 20 and not line.strip().startswith("#")}
-    return lines - visible - answers
+    return {line for line in lines - answers if line not in released}
 
 
 def test_manual_points_stay_pending_until_entered_and_survive_a_rerun(graded_samples, tmp_path):
