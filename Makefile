@@ -16,7 +16,7 @@ build: $(VENV)
 	$(PY) -m autograder build
 
 bench: $(VENV) system
-	$(PY) tests/benchmark.py
+	$(PY) -u tests/benchmark.py
 
 $(VENV): requirements.txt requirements-dev.txt
 	python3 -m venv .venv
