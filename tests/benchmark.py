@@ -42,7 +42,7 @@ def plain_execution(aid, notebook):
         engine = reference_engine(aid)
         if engine:
             shutil.copy(engine, tmp)
-        return timed(run_in, tmp, nbformat.from_dict(notebook))
+        return timed(run_in, tmp, nbformat.reads(json.dumps(notebook), as_version=4))
 
 
 def cohort(root, students, aids):
