@@ -1,4 +1,5 @@
 """Where things live, and the nbgrader configuration every command shares."""
+import json
 import os
 import re
 import shutil
@@ -46,8 +47,6 @@ DEFAULT_LIMITS = {"cell_timeout": 30, "wall_seconds": 180, "memory_mb": 2048}
 def limits(assignment):
     """Grading limits of an assignment: defaults, overridden by `metadata.course.limits` of its
     source notebook (a training notebook needs more time than an exercise of small functions)."""
-    import json
-
     meta = json.loads((SOLUTIONS / f"{assignment}.ipynb").read_text())["metadata"]
     return {**DEFAULT_LIMITS, **meta.get("course", {}).get("limits", {})}
 

@@ -121,8 +121,8 @@ def _run_workers(todo, out, jobs, progress):
     jobs = max(1, min(jobs, len(todo)))
     by_key = {(s.student, s.assignment): s for s, _ in todo}
     # Students, not notebooks, are dealt round-robin, so each worker's gradebook sees whole students.
-    students = sorted({s.student for s, _ in todo})
-    shards = [[t for s, t in todo if students.index(s.student) % jobs == k] for k in range(jobs)]
+    worker_of = {student: k % jobs for k, student in enumerate(sorted({s.student for s, _ in todo}))}
+    shards = [[t for s, t in todo if worker_of[s.student] == k] for k in range(jobs)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     rows, workers = queue.Queue(), []
