@@ -4,13 +4,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from autograder.course import COLAB_LINK, LESSONS, WORK, assignments, colab_url, fresh_course, release_path
+from autograder.course import COLAB_LINK, LESSONS, SOLUTIONS, WORK, assignments, colab_url, fresh_course, release_path
 
 
 def build():
     """Regenerate exercises/ and capstone/ from solutions/, point every Colab badge at the
     configured student repository; return the written paths."""
-    written = []
+    written = sync_kit()
     for lesson in sorted(LESSONS.glob("*.ipynb")):
         text = lesson.read_text()
         badged = COLAB_LINK.sub(colab_url(lesson), text)
@@ -42,3 +42,29 @@ def release_notebooks():
 def _normalised(text):
     # One canonical JSON form, so that a rebuild of unchanged sources changes no byte.
     return json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+KIT = Path(__file__).with_name("kit.py")
+KIT_END = "# ---- end of the course's checks ----\n"
+
+
+def with_kit(source):
+    """A setup cell's source with the course's checks (autograder/kit.py) at its top, followed
+    by what the notebook adds of its own."""
+    own = source.split(KIT_END, 1)[1] if KIT_END in source else source
+    return KIT.read_text() + own
+
+
+def sync_kit():
+    """Put the current kit into the setup cell of every source notebook; return the changed paths."""
+    changed = []
+    for path in sorted(SOLUTIONS.glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["metadata"].get("nbgrader", {}).get("grade_id") == "setup":
+                source = "".join(cell["source"])
+                if with_kit(source) != source:
+                    cell["source"] = with_kit(source).splitlines(keepends=True)
+                    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+                    changed.append(path)
+    return changed

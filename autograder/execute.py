@@ -1,0 +1,151 @@
+"""Run a notebook for grading: in a sandbox, with its checks reporting instead of asserting, and
+the verdict of each test cell decided here, outside the student's process.
+
+`GradedExecute` takes the place of nbgrader's own Execute preprocessor in `nbgrader autograde`.
+nbgrader still restores the test cells, records the scores in its gradebook (a test cell with an
+error output scores 0) and writes the feedback; only who decides a test cell's outcome changes.
+"""
+import copy
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
+
+from autograder.course import ENGINE_FILE, SOLUTIONS, WORK, limits
+from autograder.engine import reference_engine
+from autograder.verdict import error_name, judge, perturbed, reports
+
+# Set once per worker process by the worker: which sandbox uid it owns, whether to sandbox.
+settings = {"slot": 0, "sandboxed": True}
+# Why the last notebook was stopped (time, memory...), for the worker's result row.
+last_stop = {"reason": None}
+
+
+class NotebookStopped(RuntimeError):
+    pass
+
+
+def is_test(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _salt(aid: str) -> str:
+    # Secret as long as the solutions are: the kernel never sees solutions/.
+    return hashlib.sha256((SOLUTIONS / f"{aid}.ipynb").read_bytes()).hexdigest()
+
+
+def run_graded(nb, aid: str):
+    """Execute a copy of `nb` as grading does; return (the executed copy, why it was stopped or None)."""
+    run = copy.deepcopy(nb)
+    salt = _salt(aid)
+    for cell in run.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            if is_test(cell):
+                cell.source = perturbed(cell.source, f"{salt}:{cell.metadata.nbgrader.grade_id}")
+    engine = reference_engine(aid)
+    files = {ENGINE_FILE: engine} if engine else {}
+    lim = limits(aid)
+    env = {"MICROGRAD_GRADING": "1"}
+    if settings["sandboxed"]:
+        from autograder.sandbox import Limits, Sandbox
+
+        box = Sandbox(files, Limits(memory_mb=lim["memory_mb"], cpu_seconds=2 * lim["wall_seconds"]),
+                      slot=settings["slot"], env=env)
+        with box:
+            reason = _execute(run, box.kernel_manager(), lim, box.close, None, {})
+            return run, box.stop_reason() or reason
+    WORK.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="unsandboxed-", dir=WORK) as tmp:
+        for name, path in files.items():
+            shutil.copy(path, Path(tmp) / name)
+        km = KernelManager(kernel_name="python3")
+        reason = _execute(run, km, lim, lambda: km.shutdown_kernel(now=True), tmp, {**os.environ, **env})
+        return run, reason
+
+
+def _execute(run, km, lim, kill, cwd, env):
+    """Run every cell; stop the whole notebook at its wall-time limit."""
+    stopped = threading.Event()
+
+    def timeout():
+        stopped.set()
+        kill()
+
+    timer = threading.Timer(lim["wall_seconds"], timeout)
+    client = NotebookClient(run, km=km, timeout=lim["cell_timeout"], allow_errors=True, interrupt_on_timeout=True,
+                            record_timing=False, resources={"metadata": {"path": cwd}} if cwd else {})
+    timer.start()
+    try:
+        client.execute(**({"env": env} if env else {}))
+    except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
+        return f"stopped after the time limit of {lim['wall_seconds']:g} s" if stopped.is_set() else f"stopped: {type(e).__name__}"
+    finally:
+        timer.cancel()
+    return f"stopped after the time limit of {lim['wall_seconds']:g} s" if stopped.is_set() else None
+
+
+def expected_reports(aid: str) -> dict:
+    """{grade_id: reports} of the reference solution, run as grading runs a submission; cached
+    by the content of the solutions and the engine it uses."""
+    engine = reference_engine(aid)
+    key = hashlib.sha256((SOLUTIONS / f"{aid}.ipynb").read_bytes() + (engine.read_bytes() if engine else b"")
+                         + (Path(__file__).parent / "kit.py").read_bytes()).hexdigest()[:20]
+    cached = WORK / "expected" / f"{aid}-{key}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    nb = nbformat.read(SOLUTIONS / f"{aid}.ipynb", as_version=4)
+    run, reason = run_graded(nb, aid)
+    if reason:
+        raise RuntimeError(f"the reference solution of {aid} did not run to the end: {reason}")
+    expected = {cell.metadata.nbgrader.grade_id: reports(cell.outputs) for cell in run.cells if is_test(cell)}
+    empty = [gid for gid, found in expected.items() if not any(r["kind"] == "done" for r in found)]
+    if empty:
+        raise RuntimeError(f"the reference solution of {aid} did not finish test cells {empty}")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}")
+    partial.write_text(json.dumps(expected))
+    partial.replace(cached)  # atomic: another worker never reads half a file
+    return expected
+
+
+class GradedExecute(Preprocessor):
+    """Execute the submission in a sandbox and write each test cell's verdict as its output."""
+
+    enabled = Bool(True)  # a Preprocessor that is not enabled is silently skipped
+
+    def preprocess(self, nb, resources):
+        aid = resources["nbgrader"]["assignment"]
+        expected = expected_reports(aid)
+        last_stop["reason"] = None
+        run, reason = run_graded(nb, aid)
+        if reason:
+            last_stop["reason"] = reason
+            raise NotebookStopped(reason)
+        for cell, ran in zip(nb.cells, run.cells):
+            if cell.cell_type != "code":
+                continue
+            if not is_test(cell):
+                cell.outputs, cell.execution_count = ran.outputs, ran.execution_count  # instructors see them
+                continue
+            gid = cell.metadata.nbgrader.grade_id
+            found = reports(ran.outputs)
+            name = next((r.get("name") for r in expected.get(gid, [])), gid)
+            verdict = judge(name, expected.get(gid, []), found, error_name(ran.outputs), "HIDDEN TESTS" in cell.source)
+            cell.execution_count = ran.execution_count
+            if verdict.passed:
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=verdict.message + "\n")]
+            else:
+                cell.outputs = [nbformat.v4.new_output("error", ename="TestFailed", evalue=verdict.message, traceback=[])]
+        return nb, resources

@@ -1,0 +1,105 @@
+# Run this cell first. It defines the course's checks: each test cell makes
+# `check = Checks("name")`, calls check.close, check.true, check.below or check.above,
+# and ends with check.done().
+# While you work, a failing check stops the cell with a message naming the likely cause, and a
+# passing cell says so. When your notebook is graded, each check only reports the number it
+# observed, and the grader compares it with the reference solution's, outside your notebook.
+import json as _json
+import math as _math
+import os as _os
+
+GRADING = _os.environ.get("MICROGRAD_GRADING") == "1"
+REPORT = "@@check "  # the prefix of a graded observation on stdout
+
+if GRADING:
+    torch = None  # at grading time PyTorch never runs beside your code
+else:
+    try:
+        import torch  # some checks compare your gradients with PyTorch's
+    except ImportError:
+        torch = None
+
+
+def _is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and _math.isfinite(x)
+
+
+class Checks:
+    """The checks of one test cell, named after what it tests."""
+
+    def __init__(self, name):
+        self.name, self.count = name, 0
+
+    def close(self, actual, expected, message, tol=1e-6, wrong=()):
+        """`actual` must be a number within `tol` of `expected` (relative or absolute).
+        `wrong` lists (value, cause) pairs: an answer close to a known wrong value names its cause."""
+        if GRADING:
+            return self._report("close", float(actual) if _is_number(actual) else None, message, tol=tol)
+        if expected is None:
+            self._fail(f"{message}: this check compares with PyTorch, which is not installed here")
+        if not (_is_number(actual) and _math.isclose(actual, expected, rel_tol=tol, abs_tol=tol)):
+            for value, cause in wrong:
+                if _is_number(actual) and _math.isclose(actual, value, rel_tol=tol, abs_tol=tol):
+                    message = cause
+            self._fail(f"{message} (got {actual!r}, expected {expected!r})")
+        self.count += 1
+
+    def true(self, condition, message):
+        """`condition` must hold."""
+        if GRADING:
+            return self._report("true", condition is True, message)
+        if condition is not True:
+            self._fail(message)
+        self.count += 1
+
+    def below(self, actual, bound, message):
+        """`actual` must be a number below `bound`."""
+        self._compare("below", actual, bound, message, lambda a, b: a < b)
+
+    def above(self, actual, bound, message):
+        """`actual` must be a number above `bound`."""
+        self._compare("above", actual, bound, message, lambda a, b: a > b)
+
+    def done(self):
+        """End the cell: say how many checks passed."""
+        if GRADING:
+            return self._report("done", None, "")
+        print(f"✓ {self.name}: {self.count} check{'s' * (self.count != 1)} passed")
+
+    def _compare(self, kind, actual, bound, message, holds):
+        if GRADING:
+            return self._report(kind, float(actual) if _is_number(actual) else None, message, bound=bound)
+        if not (_is_number(actual) and holds(actual, bound)):
+            self._fail(f"{message} (got {actual!r})")
+        self.count += 1
+
+    def _fail(self, message):
+        raise AssertionError(f"{self.name}: {message}")
+
+    def _report(self, kind, value, message, **extra):
+        print(REPORT + _json.dumps({"name": self.name, "n": self.count, "kind": kind, "value": value, "message": message, **extra}))
+        self.count += 1
+
+
+class Rng:
+    """A small seeded generator for test data (a 64-bit linear congruential generator), so that
+    tests draw the same numbers everywhere without the `random` module your code may use."""
+
+    def __init__(self, seed):
+        self.state = (seed * 2654435761 + 1) % 2**64
+
+    def random(self):
+        self.state = (self.state * 6364136223846793005 + 1442695040888963407) % 2**64
+        return (self.state >> 11) / 2**53
+
+    def uniform(self, a, b):
+        return a + (b - a) * self.random()
+
+    def randint(self, a, b):
+        return a + int(self.random() * (b - a + 1))
+
+    def choice(self, seq):
+        return seq[self.randint(0, len(seq) - 1)]
+
+
+# ---- end of the course's checks ----
