@@ -58,8 +58,16 @@ def nbgrader_config(course_root, cell_timeout=DEFAULT_LIMITS["cell_timeout"]):
     c.CourseDirectory.root = str(course_root)
     c.CourseDirectory.course_id = "micrograd"
     c.CourseDirectory.db_url = f"sqlite:///{Path(course_root) / 'gradebook.db'}"
-    c.Execute.timeout = cell_timeout
-    c.Execute.interrupt_on_timeout = True
+    # Our executor replaces nbgrader's Execute: a sandboxed kernel, verdicts judged outside it.
+    c.Autograde.autograde_preprocessors = [
+        "autograder.execute.GradedExecute",
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
     # A deleted test cell is put back and run instead of silently leaving its grade empty.
     c.OverwriteCells.add_missing_cells = True
     c.GenerateFeedback.preprocessors = [

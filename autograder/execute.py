@@ -65,13 +65,17 @@ def run_graded(nb, aid: str):
                       slot=settings["slot"], env=env)
         with box:
             reason = _execute(run, box.kernel_manager(), lim, box.close, None, {})
-            return run, box.stop_reason() or reason
+            return run, (f"stopped: {box.stop_reason()}" if box.stop_reason() else reason)
     WORK.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="unsandboxed-", dir=WORK) as tmp:
         for name, path in files.items():
             shutil.copy(path, Path(tmp) / name)
         km = KernelManager(kernel_name="python3")
-        reason = _execute(run, km, lim, lambda: km.shutdown_kernel(now=True), tmp, {**os.environ, **env})
+        try:
+            reason = _execute(run, km, lim, lambda: km.shutdown_kernel(now=True), tmp, {**os.environ, **env})
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
         return run, reason
 
 

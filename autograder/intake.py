@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import assignments, release_path
-from autograder.guard import guard_cell
 
 
 @dataclass
@@ -107,7 +106,6 @@ def intake(path, known=None):
     else:
         result.assignment = by_name
     restore_metadata(nb, result.assignment, result.notes)
-    nb["cells"].insert(0, guard_cell())
     return result
 
 

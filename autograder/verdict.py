@@ -6,6 +6,7 @@ the same inputs. The inputs are the test cell's own float literals, each moved b
 factor that depends on a secret of the grader: a student who reads or rewrites a test cell
 before it runs still has to compute the right numbers to pass it.
 """
+import builtins
 import hashlib
 import io
 import json
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from autograder.kit import REPORT
 
 # Builtin exception names the feedback may repeat; any other name comes from the student's code.
-_BUILTIN_ERRORS = {name for name in dir(__builtins__ if isinstance(__builtins__, dict) else __builtins__)
-                   if name.endswith(("Error", "Exception")) or name in ("StopIteration", "KeyboardInterrupt")}
+_BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
+                   if isinstance(value, type) and issubclass(value, BaseException)}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
+from autograder import execute
 from autograder.course import WORK, fresh_course, limits, nbgrader_config
 
 
@@ -80,14 +81,18 @@ def grade_one(course, api, task, out):
     shutil.copy(task["notebook"], dest)
     lim = limits(aid)
     started = time.monotonic()
-    with Watchdog(lim["wall_seconds"], lim["memory_mb"]) as dog:
+    execute.settings.update(slot=task.get("slot", 0), sandboxed=task.get("sandbox", True))
+    execute.last_stop["reason"] = None
+    # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
+    with Watchdog(lim["wall_seconds"] + 30, lim["memory_mb"]) as dog:
         result = api.autograde(aid, student, force=True, create=True)
     row = {"student": student, "assignment": aid, "seconds": round(time.monotonic() - started, 2),
            "score": 0.0, "max_score": 0.0, "pending": 0.0, "tests": {}}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "micrograd") as gb:
         row["max_score"] = gb.find_assignment(aid).max_score
-        if dog.reason or not result["success"]:
-            row["status"] = f"error: {dog.reason or _nbgrader_error(result)}"
+        reason = execute.last_stop["reason"] or dog.reason
+        if reason or not result["success"]:
+            row["status"] = f"error: {reason or _nbgrader_error(result)}"
             return row
         sub = gb.find_submission(aid, student)
         row["score"] = sub.score

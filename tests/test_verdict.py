@@ -1,0 +1,117 @@
+"""The checks kit and the grader's judgment, without kernels."""
+import ast
+import importlib
+import json
+
+import pytest
+
+from autograder import kit
+from autograder.verdict import judge, perturbed, reports
+
+CELL = 'a, b = Value(2.0), Value(-3)\ncheck.close(c.data, -6.0, "got 1.5 wrong", tol=1e-6)\nz = 0.0 + 1e3 * x ** 2\n'
+
+
+def test_perturbation_moves_every_nonzero_float_and_nothing_else():
+    moved = perturbed(CELL, "salt")
+    assert moved != CELL and ast.parse(moved)
+    floats = [n.value for n in ast.walk(ast.parse(moved)) if isinstance(n, ast.Constant) and isinstance(n.value, float)]
+    originals = [2.0, -6.0, 1e-6, 0.0, 1e3]
+    for got, was in zip(sorted(floats, key=abs), sorted((abs(v) for v in originals), key=abs)):
+        assert got == was == 0.0 or 0.01 <= abs(got / was - 1) <= 0.05
+    assert "Value(-3)" in moved and '"got 1.5 wrong"' in moved and "** 2" in moved and "0.0 +" in moved
+
+
+def test_perturbation_is_fixed_by_the_salt():
+    assert perturbed(CELL, "one") == perturbed(CELL, "one") != perturbed(CELL, "two")
+
+
+def _grading_kit(monkeypatch):
+    monkeypatch.setenv("MICROGRAD_GRADING", "1")
+    try:
+        return importlib.reload(kit)
+    finally:
+        monkeypatch.delenv("MICROGRAD_GRADING")
+
+
+def _observe(kit_module, capsys, body):
+    check = kit_module.Checks("add")
+    body(check)
+    check.done()
+    text = capsys.readouterr().out
+    return reports([{"output_type": "stream", "name": "stdout", "text": text}])
+
+
+def test_while_working_a_check_asserts_and_a_passing_cell_says_so(capsys):
+    check = importlib.reload(kit).Checks("__add__")
+    check.close(1.0, 1.0, "fine")
+    check.true(True, "fine")
+    check.done()
+    assert capsys.readouterr().out == "✓ __add__: 2 checks passed\n"
+    with pytest.raises(AssertionError, match="used = instead of"):
+        check.close(3.0, 6.0, "a + a", wrong=((3.0, "used = instead of +="),))
+    with pytest.raises(AssertionError, match="is below"):
+        check.below(2.0, 1.0, "is below")
+
+
+def test_when_graded_a_check_reports_and_never_raises(monkeypatch, capsys):
+    graded = _grading_kit(monkeypatch)
+    assert graded.GRADING and graded.torch is None
+    found = _observe(graded, capsys, lambda c: (c.close(3.0, 999.0, "m"), c.true(False, "t"), c.close("x", 1, "n")))
+    assert [(r["kind"], r["value"]) for r in found] == [("close", 3.0), ("true", False), ("close", None), ("done", None)]
+    importlib.reload(kit)
+
+
+@pytest.fixture
+def reference(monkeypatch, capsys):
+    graded = _grading_kit(monkeypatch)
+    found = _observe(graded, capsys, lambda c: (c.close(2.0, 0, "a.grad: accumulate with +="), c.true(True, "a Value"),
+                                                c.below(0.05, 0.1, "loss under 0.1")))
+    importlib.reload(kit)
+    return found
+
+
+def _student(values):
+    found = [{"n": n, "kind": k, "value": v} for n, (k, v) in enumerate(values)]
+    return found
+
+
+def test_the_same_numbers_pass(reference):
+    verdict = judge("__add__", reference, _student([("close", 2.0), ("true", True), ("below", 0.07), ("done", None)]), None, False)
+    assert verdict.passed and verdict.message == "✓ __add__: 3 checks passed"
+
+
+@pytest.mark.parametrize("values,expected", [
+    ([("close", 1.0), ("true", True), ("below", 0.07), ("done", None)], "accumulate with +="),
+    ([("close", 2.0), ("true", False), ("below", 0.07), ("done", None)], "a Value"),
+    ([("close", 2.0), ("true", 1), ("below", 0.07), ("done", None)], "a Value"),
+    ([("close", 2.0), ("true", True), ("below", 0.2), ("done", None)], "loss under 0.1"),
+    ([("close", float("nan")), ("true", True), ("below", 0.07), ("done", None)], "accumulate"),
+    ([("close", 2.0), ("true", True), ("below", 0.07)], "did not finish"),
+    ([("close", 2.0)], "a Value (the check did not run"),
+    ([], "accumulate with += (the check did not run"),
+])
+def test_a_wrong_missing_or_unfinished_report_fails_with_the_checks_own_message(reference, values, expected):
+    verdict = judge("__add__", reference, _student(values), None, False)
+    assert not verdict.passed and expected in verdict.message
+
+
+def test_reports_given_twice_fail_the_cell(reference):
+    doubled = _student([("close", 2.0), ("true", True), ("below", 0.07), ("done", None)]) * 2
+    assert not judge("__add__", reference, doubled, None, False).passed
+
+
+def test_the_feedback_names_only_builtin_errors(reference):
+    assert "NotImplementedError" in judge("x", reference, [], "NotImplementedError", False).message
+    secret = judge("x", reference, [], "HiddenSourceLeak", False).message
+    assert "HiddenSourceLeak" not in secret and "an error" in secret
+
+
+def test_a_cell_without_reference_never_passes():
+    assert not judge("x", [], _student([("done", None)]), None, False).passed
+
+
+def test_reports_ignore_other_output_and_broken_lines():
+    text = "hello\n@@check {broken\n@@check " + json.dumps({"n": 0, "kind": "done", "value": None}) + "\n"
+    outputs = [{"output_type": "stream", "name": "stdout", "text": text},
+               {"output_type": "stream", "name": "stderr", "text": "@@check " + json.dumps({"n": 1})}]
+    assert reports(outputs) == [{"n": 0, "kind": "done", "value": None}]
