@@ -24,11 +24,11 @@ $(VENV): requirements.txt requirements-dev.txt
 	.venv/bin/pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
-# Graphviz's `dot` program draws the computation graphs.
+# Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel.
 system:
-	@command -v dot > /dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz > /dev/null; \
-	  else echo "Graphviz is missing: sudo apt-get install graphviz (or: conda install graphviz)"; exit 1; fi; }
+	@command -v dot > /dev/null && command -v bwrap > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap > /dev/null; \
+	  else echo "Graphviz or bubblewrap is missing: sudo apt-get install graphviz bubblewrap"; exit 1; fi; }
 
 # Re-run the lessons and commit their outputs whenever a lesson changes.
 lessons: $(VENV) system
