@@ -70,13 +70,18 @@ def nbgrader_config(course_root, cell_timeout=DEFAULT_LIMITS["cell_timeout"]):
     ]
     # A deleted test cell is put back and run instead of silently leaving its grade empty.
     c.OverwriteCells.add_missing_cells = True
+    # The feedback page is built from a hostile notebook: see autograder/feedback.py.
     c.GenerateFeedback.preprocessors = [
-        "autograder.feedback.HideHiddenTracebacks",
+        "autograder.feedback.KeepVerdictsOnly",
         "autograder.feedback.TruncateOutputs",
-        "nbgrader.preprocessors.ClearHiddenTests",
+        "autograder.feedback.ClearHiddenTestCells",
+        "autograder.feedback.CapNotebook",
+        "autograder.feedback.SanitizeMarkdown",
+        "autograder.feedback.KeepNbgraderMetadata",
         "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
+    c.HTMLExporter.sanitize_html = True  # a second line of defence where the template honours it
     return c
 
 

@@ -46,7 +46,16 @@ def _salt(aid: str) -> str:
 
 
 def run_graded(nb, aid: str):
-    """Execute a copy of `nb` as grading does; return (the executed copy, why it was stopped or None)."""
+    """Execute a copy of `nb` as grading does; return (the executed copy, why it was stopped or None).
+    A kernel that dies before its first cell is the machine's fault, not the notebook's: try again."""
+    for _ in range(3):
+        run, reason = _run_once(nb, aid)
+        if reason is None or any(c.get("execution_count") for c in run.cells if c.cell_type == "code"):
+            return run, reason
+    return run, reason
+
+
+def _run_once(nb, aid):
     run = copy.deepcopy(nb)
     salt = _salt(aid)
     for cell in run.cells:

@@ -43,17 +43,6 @@ def _colab_shaped(nb):
     return nb
 
 
-def _stub_with(trick):
-    return _set_answer(json.loads(release_path(AID).read_text()), "add", trick)
-
-
-TRICKS = {
-    "trick-expect-close": "expect_close = lambda *args, **kwargs: None",
-    "trick-isclose": "import math, builtins\nmath.isclose = lambda *a, **k: True\nbuiltins.isinstance = lambda *a: True\n_isclose = math.isclose",
-    "trick-custom-exc": "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)",
-    "trick-showtraceback": "type(get_ipython()).showtraceback = lambda *args, **kwargs: None",
-    "trick-eq": "Value.__eq__ = lambda self, other: True\nValue.__hash__ = lambda self: 0",
-}
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +82,6 @@ def cohort(tmp_path_factory):
     import os
     os.utime(older, (now - 100, now - 100))
     os.utime(newer, (now, now))
-    for name, trick in TRICKS.items():
-        _write(sub, f"{name}/{AID}.ipynb", _stub_with(trick))
     serial = grade.grade(grade.find_submissions([sub]), root / "serial", jobs=1)
     parallel = grade.grade(grade.find_submissions([sub]), root / "parallel", jobs=2)
     return {(s.student, s.path.name): s for s in serial}, root, parallel
@@ -156,13 +143,6 @@ def test_an_output_flood_is_truncated_and_graded(cohort):
 def test_of_two_files_for_one_assignment_the_newest_counts(cohort):
     assert _one(cohort, "nora", f"{AID} (2).ipynb").score == 21
     assert "superseded" in _one(cohort, "nora", f"{AID}.ipynb").status
-
-
-@pytest.mark.parametrize("student", sorted(TRICKS))
-def test_cheap_tricks_against_in_kernel_tests_earn_nothing(cohort, student):
-    s = _one(cohort, student)
-    assert s.status == "graded"
-    assert s.score == 0, {k: v for k, v in s.tests.items() if v[0]}
 
 
 def test_serial_and_parallel_runs_write_the_same_grades(cohort):

@@ -1,5 +1,5 @@
-"""Every source notebook runs top to bottom in a real kernel, and its test cells stay silent
-(nbgrader gives 0 to a test cell that writes to stderr)."""
+"""Every source notebook runs top to bottom in a real kernel, with PyTorch checking the hidden
+tests' expected gradients, and each test cell says in one line that it passed."""
 import shutil
 
 import nbformat
@@ -11,7 +11,7 @@ from autograder.engine import reference_engine
 
 
 @pytest.mark.parametrize("aid", assignments())
-def test_solution_runs_and_its_test_cells_write_nothing_to_stderr(aid, tmp_path):
+def test_solution_runs_and_each_test_cell_says_it_passed(aid, tmp_path):
     engine = reference_engine(aid)
     if engine:
         shutil.copy(engine, tmp_path)
@@ -21,3 +21,5 @@ def test_solution_runs_and_its_test_cells_write_nothing_to_stderr(aid, tmp_path)
         if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
             noisy = [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"]
             assert not noisy, f"{cell.metadata.nbgrader.grade_id} wrote {noisy[0]}"
+            said = "".join(o.text for o in cell.outputs if o.output_type == "stream").splitlines()
+            assert len(said) == 1 and said[0].startswith("✓ "), f"{cell.metadata.nbgrader.grade_id} said {said}"

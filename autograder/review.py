@@ -1,0 +1,404 @@
+"""Suspicious answers, found by reading the submission's answer cells without running them.
+
+`review(nb, assignment)` returns one short reason per problem found in the answer cells (code
+cells with `metadata.nbgrader.solution` true), sorted and without duplicates, e.g.
+"answer cell add uses get_ipython" or "answer cell backward imports sys". It flags code that
+reaches for the interpreter or the grader (frames, globals, builtins, the IPython shell, files,
+processes, the setup cell's helpers), imports beyond those the exercise allows, and IPython magics
+and shell escapes. A list for an instructor to read: nothing here changes a score.
+
+A cell is read as the kernel would run it: IPython's own input transformer turns magics, shell
+escapes and help syntax into plain Python first. A cell that still does not parse is not flagged
+(it cannot run at all, and its syntax error costs points anyway).
+
+Static reading has limits: it sees names and attributes as written, so a determined student can
+still hide a lookup behind data the code builds at run time from innocent parts; the checks below
+catch the direct routes and the usual obfuscations (computed getattr names, dunder strings,
+aliases of dangerous modules defined by the setup cell, private attributes of modules).
+"""
+import ast
+import json
+import re
+import warnings
+from functools import lru_cache
+
+from autograder.course import SOLUTIONS
+
+DEFAULT_ALLOWED_IMPORTS = ("math", "random")
+
+# Modules that give access to the interpreter, the process, files or the network.
+DANGEROUS_MODULES = frozenset({
+    "sys", "inspect", "gc", "ctypes", "os", "subprocess", "builtins", "importlib", "signal",
+    "threading", "_thread", "multiprocessing", "socket", "io", "pathlib", "shutil", "pickle",
+    "marshal", "runpy", "tempfile", "types", "asyncio", "concurrent", "faulthandler", "atexit",
+    "resource", "pty", "urllib", "http", "requests", "webbrowser",
+})
+
+# Names whose mere use in an answer is a reason: the shell, modules of the interpreter or the
+# process (if some given cell imported them), and builtins that run code, open files or reach
+# the namespace or the interpreter.
+FORBIDDEN_NAMES = frozenset({
+    "get_ipython", "sys", "inspect", "gc", "ctypes", "os", "subprocess", "builtins", "__builtins__",
+    "importlib", "signal", "threading", "multiprocessing", "socket",
+    "open", "globals", "locals", "exec", "eval", "compile", "__import__", "breakpoint",
+    "__loader__", "__spec__", "__build_class__",
+    "In", "Out", "_ih", "_oh", "_dh",  # IPython's history of inputs and outputs
+})
+_HISTORY = re.compile(r"^_i{1,3}\d*$")  # _i, _ii, _iii, _i12: earlier inputs
+
+# Attributes that lead from any object to code, frames, namespaces or every class in the process.
+FORBIDDEN_ATTRS = frozenset({
+    "__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__", "__base__", "__bases__",
+    "__mro__", "__self__", "__func__", "__defaults__", "__kwdefaults__", "__loader__", "__spec__",
+    "__import__", "__traceback__", "__getattribute__", "__setattr__", "__delattr__", "__reduce__",
+    "__reduce_ex__", "__wrapped__",
+    "f_back", "f_locals", "f_globals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
+    "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code",
+    "co_consts", "co_code", "co_names", "co_varnames", "func_globals",
+})
+_DUNDER_ATTRS = sorted(a for a in FORBIDDEN_ATTRS if a.startswith("__"))
+
+ATTR_FUNCTIONS = ("getattr", "setattr", "delattr")
+
+
+def _source(cell):
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _nbgrader(cell):
+    meta = cell.get("metadata")
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbg if isinstance(nbg, dict) else {}
+
+
+@lru_cache(maxsize=None)
+def _source_notebook(assignment):
+    path = SOLUTIONS / f"{assignment}.ipynb"
+    return json.loads(path.read_text()) if path.exists() else {"cells": [], "metadata": {}}
+
+
+def allowed_imports(assignment):
+    """The modules an answer of `assignment` may import: `metadata.course.allowed_imports` of its
+    source notebook, else math and random."""
+    course = _source_notebook(assignment).get("metadata", {}).get("course", {})
+    allowed = course.get("allowed_imports") if isinstance(course, dict) else None
+    return frozenset(allowed if isinstance(allowed, list) else DEFAULT_ALLOWED_IMPORTS)
+
+
+@lru_cache(maxsize=None)
+def _setup(assignment):
+    """What the locked setup cell of the source notebook defines: {name: kind} with kind 'module:X'
+    for an import of module X, 'def' for a function or class, 'value' for anything else."""
+    names = {}
+    for cell in _source_notebook(assignment)["cells"]:
+        if cell.get("cell_type") != "code" or _nbgrader(cell).get("grade_id") != "setup":
+            continue
+        try:
+            tree = ast.parse(_source(cell))
+        except SyntaxError:
+            continue
+        for node in _top_level(tree.body):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    names[a.asname or a.name.split(".")[0]] = "module:" + (a.name if a.asname else a.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom):
+                for a in node.names:
+                    names[a.asname or a.name] = "from:" + (node.module or "")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names[node.name] = "def"
+            else:
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                        names.setdefault(sub.id, "value")
+    return names
+
+
+def _top_level(body):
+    """Statements run at module level, looking into if/try/with/for blocks but not into defs."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
+            for field in ("body", "orelse", "finalbody"):
+                yield from _top_level(getattr(node, field, []))
+            for handler in getattr(node, "handlers", []):
+                yield from _top_level(handler.body)
+
+
+_transformer = None
+
+
+def _python(source):
+    """The cell as the kernel runs it, IPython syntax turned into calls on get_ipython(); and
+    whether IPython's transformer did it (else magic lines were blanked here)."""
+    global _transformer
+    try:
+        if _transformer is None:
+            from IPython.core.inputtransformer2 import TransformerManager
+            _transformer = TransformerManager()
+        return _transformer.transform_cell(source), True
+    except Exception:  # no IPython, or input it cannot transform
+        return "\n".join("" if _MAGIC_LINE.match(line) else line for line in source.splitlines()), False
+
+
+_MAGIC_LINE = re.compile(r"\s*(?:[\w.,\s\[\]()*]+=\s*)?(%%?|!!?)\s*(\w*)")
+
+
+def _magic_lines(source):
+    """Reasons for magic and shell lines, read from the text (when IPython is not there)."""
+    found = set()
+    for line in source.splitlines():
+        m = _MAGIC_LINE.match(line)
+        if m:
+            found.add("uses a shell command" if m.group(1).startswith("!") else f"uses {m.group(1)}{m.group(2)}")
+    return found
+
+
+def review_source(source, assignment):
+    """The reasons (without the "answer cell X" prefix) for one answer cell's source; an empty set
+    for a cell that does not parse."""
+    python, by_ipython = _python(source)
+    try:
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence": the kernel's business
+            warnings.simplefilter("ignore")
+            tree = ast.parse(python)
+    except (SyntaxError, ValueError):
+        return set()
+    checker = _Checker(source, assignment)
+    checker.visit(tree)
+    return checker.reasons if by_ipython else checker.reasons | _magic_lines(source)
+
+
+def review(nb, assignment):
+    """One short reason per problem found in the answer cells of `nb`, sorted, without duplicates."""
+    reasons = set()
+    for index, cell in enumerate(nb.get("cells", [])):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or not _nbgrader(cell).get("solution"):
+            continue
+        name = _nbgrader(cell).get("grade_id") or f"#{index}"
+        reasons |= {f"answer cell {name} {r}" for r in review_source(_source(cell), assignment)}
+    return sorted(reasons)
+
+
+_KNOWN_MODULES = frozenset({"math", "random", "np", "numpy", "torch", "plt", "matplotlib", "graphviz"})
+_SHELL = ("system", "getoutput")
+_MAGIC = {"run_line_magic": "%", "run_cell_magic": "%%"}
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, source, assignment):
+        self.typed_get_ipython = "get_ipython" in source  # else every get_ipython() is IPython's
+        self.allowed = allowed_imports(assignment)
+        self.setup = _setup(assignment)
+        self.reasons = set()
+        self.scopes = []  # the names local to each enclosing function, innermost last
+        self.imported = {}  # name bound by an import in this cell -> module
+
+    def _local(self, name):
+        return any(name in scope for scope in self.scopes)
+
+    def _module_name(self, node):
+        """The name of `node` if it refers to a module (imported here or by the setup cell, or a
+        module everyone knows by that name), else None."""
+        if not isinstance(node, ast.Name) or self._local(node.id):
+            return None
+        if node.id in self.imported or self.setup.get(node.id, "").startswith("module:"):
+            return node.id
+        if node.id in DANGEROUS_MODULES or node.id in _KNOWN_MODULES or node.id in self.allowed:
+            return node.id
+        return None
+
+    # -- scopes ---------------------------------------------------------------------------------
+    def _visit_function(self, node, args, body):
+        for default in args.defaults + [d for d in args.kw_defaults if d]:
+            self.visit(default)
+        for deco in getattr(node, "decorator_list", []):
+            self.visit(deco)
+        if getattr(node, "returns", None):
+            self.visit(node.returns)
+        local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+        local |= {a.arg for a in (args.vararg, args.kwarg) if a}
+        declared = set()
+        body = body if isinstance(body, list) else [body]
+        for stmt in body:
+            for sub in _walk_scope(stmt):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+                    local.add(sub.id)
+                elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    local.add(sub.name)
+                elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+                    declared |= set(sub.names)
+                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    local |= {(a.asname or a.name).split(".")[0] for a in sub.names}
+        self.scopes.append(local - declared)
+        for stmt in body:
+            self.visit(stmt)
+        self.scopes.pop()
+
+    def visit_FunctionDef(self, node):
+        if not self.scopes:
+            self._store(node.name)
+        self._visit_function(node, node.args, node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        self._visit_function(node, node.args, node.body)
+
+    def _visit_comprehension(self, node):
+        """A comprehension's targets are its own: `[os for os in xs]` does not use the module."""
+        self.visit(node.generators[0].iter)  # evaluated in the enclosing scope
+        names = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        self.scopes.append(names)
+        for k, gen in enumerate(node.generators):
+            if k:
+                self.visit(gen.iter)
+            for cond in gen.ifs:
+                self.visit(cond)
+        for part in ("elt", "key", "value"):
+            if getattr(node, part, None) is not None:
+                self.visit(getattr(node, part))
+        self.scopes.pop()
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _visit_comprehension
+
+    def visit_ClassDef(self, node):
+        if not self.scopes:
+            self._store(node.name)
+        self.generic_visit(node)
+
+    def visit_Global(self, node):
+        for name in node.names:
+            self._store(name)
+
+    # -- names ----------------------------------------------------------------------------------
+    def visit_Name(self, node):
+        name = node.id
+        if isinstance(node.ctx, ast.Store):
+            if not self.scopes:
+                self._store(name)
+            return
+        if self._local(name):
+            return
+        if name in FORBIDDEN_NAMES or _HISTORY.match(name):
+            if name != "get_ipython" or self.typed_get_ipython:
+                self.reasons.add(f"uses {name}")
+        elif name in ATTR_FUNCTIONS or name == "vars":
+            self.reasons.add(f"uses {name}")  # not called directly (a call is checked in visit_Call)
+        if name in self.imported:
+            return
+        kind = self.setup.get(name, "")
+        if kind.startswith("module:") and kind.split(":")[1].split(".")[0] in DANGEROUS_MODULES:
+            self.reasons.add(f"uses {name}")  # e.g. the setup cell's `import os as _os`
+        elif kind == "value" and name.isupper():
+            self.reasons.add(f"uses {name}")  # a constant of the grading kit, e.g. whether it is grading
+
+    def _store(self, name):
+        """A module-level binding in the answer: redefining what the setup cell defines is a reason."""
+        if name in self.setup:
+            self.reasons.add(f"redefines {name}")
+
+    # -- imports --------------------------------------------------------------------------------
+    def visit_Import(self, node):
+        for alias in node.names:
+            if alias.name not in self.allowed:
+                self.reasons.add(f"imports {alias.name}")
+            bound = alias.asname or alias.name.split(".")[0]
+            module = alias.name if alias.asname else alias.name.split(".")[0]
+            self._bind(bound, module)
+
+    def visit_ImportFrom(self, node):
+        module = "." * node.level + (node.module or "")
+        if module not in self.allowed:
+            self.reasons.add(f"imports {module}")
+        for alias in node.names:
+            if alias.name != "*":
+                self._bind(alias.asname or alias.name, f"{module}.{alias.name}")
+
+    def _bind(self, bound, module):
+        if self.scopes:
+            return
+        if bound in self.setup and self.setup[bound] != f"module:{module}":
+            self.reasons.add(f"redefines {bound}")
+        self.imported[bound] = module
+
+    # -- attributes -----------------------------------------------------------------------------
+    def visit_Attribute(self, node):
+        attr = node.attr
+        already = isinstance(node.value, ast.Name) and node.value.id in FORBIDDEN_NAMES  # e.g. signal.signal
+        if attr in FORBIDDEN_ATTRS or (attr in DANGEROUS_MODULES and not already):
+            self.reasons.add(f"uses .{attr}")  # e.g. torch.os
+        if self._module_name(node.value):
+            where = f"{node.value.id}.{attr}"
+            if attr.startswith("_"):
+                self.reasons.add(f"uses {where}")  # e.g. random._os, math.__dict__
+            if isinstance(node.ctx, ast.Store):
+                self.reasons.add(f"assigns {where}")
+            elif isinstance(node.ctx, ast.Del):
+                self.reasons.add(f"deletes {where}")
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        func = node.func
+        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+                and isinstance(func.value.func, ast.Name) and func.value.func.id == "get_ipython"):
+            if func.attr in _SHELL:
+                self.reasons.add("uses a shell command")
+            elif func.attr in _MAGIC:
+                first = node.args[0] if node.args else None
+                magic = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
+                self.reasons.add(f"uses {_MAGIC[func.attr]}{magic}")
+        if isinstance(func, ast.Name) and not self._local(func.id):
+            if func.id in ATTR_FUNCTIONS:
+                return self._attr_function(node, func.id)
+            if func.id == "vars":
+                if not node.args or self._module_name(node.args[0]):
+                    self.reasons.add("uses vars")
+                for arg in node.args:
+                    self.visit(arg)
+                return
+        self.generic_visit(node)
+
+    def _attr_function(self, node, fname):
+        obj = node.args[0] if node.args else None
+        name = node.args[1] if len(node.args) > 1 else None
+        literal = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
+        if literal is None:
+            self.reasons.add(f"uses {fname} with a computed name")
+        elif literal.startswith("__") or literal in FORBIDDEN_ATTRS:
+            self.reasons.add(f"uses {fname} with {literal}")
+        elif literal in DANGEROUS_MODULES:
+            self.reasons.add(f"uses .{literal}")
+        if literal is not None and self._module_name(obj):
+            where = f"{obj.id}.{literal}"
+            if fname == "setattr":
+                self.reasons.add(f"assigns {where}")
+            elif fname == "delattr":
+                self.reasons.add(f"deletes {where}")
+            elif literal.startswith("_"):
+                self.reasons.add(f"uses {where}")
+        for arg in node.args[:1] + node.args[2:] + [k.value for k in node.keywords]:
+            self.visit(arg)
+        if literal is None and name is not None:
+            self.visit(name)
+
+    # -- strings --------------------------------------------------------------------------------
+    def visit_Constant(self, node):
+        """A string naming a dangerous attribute, for getattr, format strings ('{0.__globals__}')
+        or object.__getattribute__."""
+        if isinstance(node.value, str):
+            if node.value in FORBIDDEN_ATTRS:
+                self.reasons.add(f"uses .{node.value}")
+            for attr in _DUNDER_ATTRS:
+                if attr in node.value:
+                    self.reasons.add(f"uses .{attr}")
+
+
+def _walk_scope(node):
+    """The nodes of one function body, not descending into nested functions, lambdas or classes
+    (their own names are theirs), but including their names and defaults."""
+    yield node
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _walk_scope(child)

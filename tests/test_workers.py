@@ -1,0 +1,331 @@
+"""The grader survives its workers, and its cached results cannot be forged.
+
+No kernel runs here: a fake worker, a small script speaking the worker protocol (one JSON task a
+line on stdin, one JSON row a line on stdout), takes the real worker's place and misbehaves on
+cue from the student's name: `crash` dies, `once` dies the first time only, `stall` sleeps
+forever (with a child of its own and a grandchild in a session of its own, like a kernel),
+`stop` sends itself SIGSTOP, `slow` takes 3 s, `bad` answers a malformed row."""
+import csv
+import json
+import stat
+import sys
+import time
+import types
+
+import psutil
+import pytest
+
+import autograder
+from autograder import cli, grade, samples
+
+
+AID = "02_value_backward"
+
+FAKE_WORKER = r'''
+import json, os, signal, subprocess, sys, time
+out = sys.argv[1]
+slot = int(sys.argv[sys.argv.index("--slot") + 1])
+aids = sys.argv[sys.argv.index("--assignments") + 1]
+log = open(os.path.join(out, "fake.jsonl"), "a")
+def note(**kw):
+    log.write(json.dumps({"pid": os.getpid(), "slot": slot, **kw}) + "\n")
+    log.flush()
+if os.environ.get("FAKE_FATAL"):
+    print(json.dumps({"fatal": "RuntimeError: no gradebook"}), flush=True)
+    sys.exit(1)
+if not os.environ.get("FAKE_NO_READY"):
+    print(json.dumps({"ready": slot}), flush=True)
+print("chatter that is not a row", flush=True)
+for line in iter(sys.stdin.readline, ""):
+    t = json.loads(line)
+    st = t["student"]
+    note(student=st, assignment=t["assignment"], task_slot=t.get("slot"), sandbox=t.get("sandbox"), assignments=aids)
+    if "crash" in st:
+        os._exit(1)
+    if "once" in st and not os.path.exists(os.path.join(out, "crashed-" + st)):
+        open(os.path.join(out, "crashed-" + st), "w").close()
+        os._exit(1)
+    if "stall" in st:
+        child = subprocess.Popen(["sleep", "1000"])
+        kernel = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+        note(children=[child.pid, kernel.pid])
+        time.sleep(1000)
+    if "stop" in st:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    if "slow" in st:
+        time.sleep(3)
+    if "bad" in st:
+        print(json.dumps({"student": st, "assignment": t["assignment"], "score": "lots"}), flush=True)
+        continue
+    print(json.dumps({"student": st, "assignment": t["assignment"], "score": 3.0, "max_score": 5.0,
+                      "pending": 2.0, "tests": {"test_a": [3.0, 3.0], "writeup": [0.0, 2.0]},
+                      "manual": ["writeup"], "awaiting": ["writeup"], "status": "graded"}), flush=True)
+'''
+
+
+@pytest.fixture(scope="module")
+def fake_worker(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fake") / "fake_worker.py"
+    path.write_text(FAKE_WORKER)
+    return path
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    """sandbox(reason): make autograder.sandbox.unavailable() return `reason` (None: available)."""
+    def set_reason(reason):
+        try:
+            from autograder import sandbox as module
+        except ImportError:  # not written yet
+            module = types.ModuleType("autograder.sandbox")
+            monkeypatch.setitem(sys.modules, "autograder.sandbox", module)
+            monkeypatch.setattr(autograder, "sandbox", module, raising=False)
+        monkeypatch.setattr(module, "unavailable", lambda: reason, raising=False)
+    set_reason(None)
+    return set_reason
+
+
+@pytest.fixture(autouse=True)
+def setting(monkeypatch, tmp_path, fake_worker, sandbox):
+    monkeypatch.setattr(grade, "WORKER", [sys.executable, str(fake_worker)])
+    monkeypatch.setattr(grade, "WORK", tmp_path / "work")  # the key and the staging folder
+    monkeypatch.setattr(grade, "reference_engine", lambda aid: None)  # never build one here
+    monkeypatch.setattr(grade, "STARTUP_SECONDS", 5)
+    return tmp_path
+
+
+def tiny_deadlines(monkeypatch):
+    monkeypatch.setattr(grade, "limits", lambda aid: {"cell_timeout": 1, "wall_seconds": 0.5, "memory_mb": 100})
+    monkeypatch.setattr(grade, "MARGIN_SECONDS", 0.5)
+
+
+def cohort(root, students, aid=AID):
+    nb = json.dumps(samples.filled(aid))
+    for student in students:
+        path = root / "in" / student / f"{aid}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(nb)
+    return root / "in"
+
+
+def run(root, out="out", jobs=1, **kw):
+    subs = grade.grade(grade.find_submissions([root / "in"]), root / out, jobs=jobs, **kw)
+    assert not [s for s in subs if s.status == "not graded"]
+    return {s.student: s for s in subs}
+
+
+def fake_log(root, out="out"):
+    path = root / out / "fake.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def tasks_of(log, student):
+    return [e for e in log if e.get("student") == student and "children" not in e]
+
+
+def gone(pid, within=5):
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_worker_that_finishes_early_takes_the_next_submission(setting):
+    root = setting
+    cohort(root, ["a-slow", "b", "c", "d", "e", "f", "g"])
+    subs = run(root, jobs=2)
+    assert all(s.status == "graded" for s in subs.values())
+    log = fake_log(root)
+    slow = tasks_of(log, "a-slow")[0]
+    quick = {e["pid"] for e in log if e["student"] != "a-slow"}
+    assert len(quick) == 1 and slow["pid"] not in quick, "the six quick ones all go to the other worker"
+    assert [e["student"] for e in log if e["pid"] == slow["pid"]] == ["a-slow"]
+    assert {e["slot"] for e in log} == {0, 1} and all(e["task_slot"] == e["slot"] for e in log)
+
+
+def test_a_dead_worker_is_replaced_and_its_submission_tried_once_more(setting):
+    root = setting
+    cohort(root, ["a", "b-crash", "c", "d-once", "e"])
+    subs = run(root, jobs=1)
+    assert subs["b-crash"].status == grade.WORKER_STOPPED
+    assert subs["b-crash"].score == 0 and subs["b-crash"].max_score > 0
+    for student in ["a", "c", "d-once", "e"]:
+        assert subs[student].status == "graded" and subs[student].score == 3, student
+    log = fake_log(root)
+    crashed = tasks_of(log, "b-crash")
+    assert len(crashed) == 2 and crashed[0]["pid"] != crashed[1]["pid"], "tried once more, on a new worker"
+    assert len(tasks_of(log, "d-once")) == 2
+    assert len({e["pid"] for e in log}) == 4, "one worker, then a replacement after each of three deaths"
+    assert {e["slot"] for e in log} == {0}
+    text = (root / "out" / "logs" / "worker-0.log").read_text()
+    assert text.count("starting a worker for slot 0") == 4 and "stopped while grading b-crash" in text
+
+
+def test_a_stalled_or_stopped_worker_is_killed_at_its_deadline(setting, monkeypatch):
+    root = setting
+    tiny_deadlines(monkeypatch)
+    cohort(root, ["a-stall", "b-stop", "c", "d", "e"])
+    started = time.monotonic()
+    subs = run(root, jobs=2)
+    assert time.monotonic() - started < 15
+    assert subs["a-stall"].status == subs["b-stop"].status == grade.WORKER_STOPPED
+    assert all(subs[s].status == "graded" for s in "cde")
+    log = fake_log(root)
+    assert len(tasks_of(log, "a-stall")) == len(tasks_of(log, "b-stop")) == 2
+    for e in log:  # every worker, stopped ones included, is gone, and so is all it started
+        assert gone(e["pid"]), e
+        for child in e.get("children", []):
+            assert gone(child), f"{child} started by a stalled worker survived it"
+    assert "passed the deadline" in (root / "out" / "logs" / "worker-0.log").read_text()
+
+
+def test_a_worker_that_never_says_ready_still_works_and_a_malformed_row_counts_as_a_failure(setting, monkeypatch):
+    root = setting
+    monkeypatch.setenv("FAKE_NO_READY", "1")
+    cohort(root, ["a", "b-crash", "c-bad", "d"])
+    subs = run(root, jobs=2)
+    assert subs["a"].status == subs["d"].status == "graded"
+    assert subs["b-crash"].status == subs["c-bad"].status == grade.WORKER_STOPPED
+
+
+def test_a_worker_that_cannot_start_does_not_loop_forever(setting, monkeypatch):
+    root = setting
+    monkeypatch.setenv("FAKE_FATAL", "1")
+    cohort(root, ["a", "b", "c"])
+    subs = run(root, jobs=2)
+    assert all(s.status == "error: no grading worker could start (see logs/)" for s in subs.values())
+    log = (root / "out" / "logs" / "worker-0.log").read_text()
+    assert log.count("starting a worker") == 2 and "no gradebook" in log
+
+
+def test_serial_and_parallel_write_the_same_grades_whoever_grades_what(setting):
+    root = setting
+    cohort(root, ["a", "b-crash", "c-once", "d", "e", "f"])
+    run(root, "serial", jobs=1)
+    for f in (root / "serial").glob("crashed-*"):
+        f.unlink()
+    run(root, "parallel", jobs=3)
+    assert (root / "serial" / "grades.csv").read_text() == (root / "parallel" / "grades.csv").read_text()
+
+
+def test_longest_assignments_are_dealt_first(setting):
+    root = setting
+    for aid in ["02_value_backward", "01_numerical_gradients", "07_capstone"]:
+        cohort(root, ["b", "a"], aid)
+    run(root, jobs=1)
+    log = fake_log(root)
+    assert [(e["assignment"], e["student"]) for e in log][:2] == [("07_capstone", "a"), ("07_capstone", "b")]
+    assert log[-1]["assignment"] == "02_value_backward"
+    assert log[0]["assignments"] == "01_numerical_gradients,02_value_backward,07_capstone"
+
+
+def test_a_second_run_reuses_only_results_that_verify(setting):
+    root = setting
+    cohort(root, ["a", "b", "c", "d", "e"])
+    run(root)
+    key = root / "work" / "grader.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_bytes()) >= 32
+    results = root / "out" / "results"
+    row = lambda s: json.loads((results / f"{s}__{AID}.json").read_text())  # noqa: E731
+    a = row("a")
+    a["score"] = 5.0  # a better grade, the signature left as it was
+    (results / f"a__{AID}.json").write_text(json.dumps(a))
+    b = row("c")  # c's genuine row under b's name
+    b["student"] = "b"
+    (results / f"b__{AID}.json").write_text(json.dumps(b))
+    d = row("d")
+    del d["sig"]
+    (results / f"d__{AID}.json").write_text(json.dumps(d))
+    nb = json.loads((root / "in" / "e" / f"{AID}.ipynb").read_text())
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "resubmitted"})
+    (root / "in" / "e" / f"{AID}.ipynb").write_text(json.dumps(nb))
+    (root / "out" / "fake.jsonl").unlink()
+
+    subs = run(root)
+    assert sorted(e["student"] for e in fake_log(root)) == ["a", "b", "d", "e"], "c alone is reused"
+    for s in "abd":
+        assert subs[s].score == 3 and grade.UNVERIFIED_NOTE in subs[s].notes, s
+    assert grade.UNVERIFIED_NOTE not in subs["c"].notes + subs["e"].notes  # reused; a genuine new version
+    assert all(s.status == "graded" for s in subs.values())
+    assert not any(p.name == "grader.key" for p in (root / "out").rglob("*"))
+
+
+def test_manual_grades_apply_to_hand_graded_cells_only_clamped_and_never_crash(setting):
+    root = setting
+    cohort(root, list("abcdefgh"))
+    (root / "out").mkdir()
+    (root / "out" / "manual_grades.csv").write_text(
+        "student,assignment,grade_id,points\n"
+        f"a,{AID},writeup,5\n"        # more than the cell is worth
+        f"b,{AID},writeup,-1\n"       # less than nothing
+        f"c,{AID},test_a,1\n"         # an autograded cell
+        f"d,{AID},writeup,abc\n"      # not a number
+        f"e,{AID},nosuch,1\n"         # no such cell
+        f"f,{AID},writeup\n"          # a short row
+        f"g,{AID},writeup,1.5\n"
+        f"g,{AID},writeup,1\n"        # entered again: the last counts, once
+        f"h,{AID},writeup,nan\n"
+        f"zz,{AID},writeup,1\n")      # nobody: ignored
+    subs = run(root)
+    got = {s: (subs[s].score, subs[s].pending) for s in subs}
+    assert got == {"a": (5, 0), "b": (3, 0), "c": (3, 2), "d": (3, 2), "e": (3, 2), "f": (3, 2),
+                   "g": (4, 0), "h": (3, 2)}
+    assert subs["a"].tests["writeup"] == (2, 2) and subs["c"].tests["test_a"] == (3, 3)
+    assert any("clamped to 2" in n for n in subs["a"].notes)
+    assert any("clamped to 0" in n for n in subs["b"].notes)
+    assert "manual grade for test_a ignored: test_a is graded automatically" in subs["c"].notes
+    assert any(n.startswith("manual grade for writeup ignored:") and "not a number" in n for n in subs["d"].notes)
+    assert any(n.startswith("manual grade for nosuch ignored:") for n in subs["e"].notes)
+    assert any(n.startswith("manual grade for writeup ignored:") for n in subs["f"].notes)
+    assert any("not a number" in n for n in subs["h"].notes)
+    with open(root / "out" / "grades.csv") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    assert rows["a"]["score"] == "5" and rows["a"]["pending_manual"] == "0"
+    assert "graded automatically" in rows["c"]["notes"]
+
+
+def test_without_a_sandbox_nothing_is_graded(setting, sandbox, monkeypatch):
+    root = setting
+    cohort(root, ["a"])
+    sandbox("bubblewrap (bwrap) is not installed")
+    with pytest.raises(SystemExit) as refused:
+        run(root)
+    assert str(refused.value) == ("cannot grade: bubblewrap (bwrap) is not installed. Install bubblewrap "
+                                  "(apt-get install bubblewrap) or pass --unsafe-no-sandbox to grade without a sandbox")
+    monkeypatch.setitem(sys.modules, "autograder.sandbox", None)  # the module is missing altogether
+    monkeypatch.delattr(autograder, "sandbox", raising=False)
+    with pytest.raises(SystemExit, match="^cannot grade: .*--unsafe-no-sandbox"):
+        run(root)
+    assert not fake_log(root) and not (root / "out" / "grades.csv").exists()
+
+
+def test_unsafe_no_sandbox_grades_and_marks_every_row(setting, sandbox):
+    root = setting
+    cohort(root, ["a", "b-crash", "c"])
+    sandbox("bubblewrap (bwrap) is not installed")
+    subs = run(root, jobs=2, unsafe_no_sandbox=True)
+    assert all(grade.UNSAFE_NOTE in s.notes for s in subs.values())
+    assert all(e["sandbox"] is False for e in fake_log(root))
+    with open(root / "out" / "grades.csv") as f:
+        assert all("graded WITHOUT a sandbox (--unsafe-no-sandbox)" in r["notes"] for r in csv.DictReader(f))
+    again = run(root, unsafe_no_sandbox=True)  # reused, and still marked; only the error graded again
+    assert [e["student"] for e in fake_log(root)[4:]] == ["b-crash", "b-crash"]
+    assert grade.UNSAFE_NOTE in again["a"].notes and grade.UNSAFE_NOTE in again["b-crash"].notes
+    sandbox(None)  # once a sandbox is there, what ran without one is graded again, in it
+    (root / "out" / "fake.jsonl").unlink()
+    safe = run(root)
+    assert {e["student"]: e["sandbox"] for e in fake_log(root)} == {"a": True, "b-crash": True, "c": True}
+    assert grade.UNSANDBOXED_CACHE_NOTE in safe["a"].notes and grade.UNSAFE_NOTE not in safe["a"].notes
+
+
+def test_the_grade_command_passes_unsafe_no_sandbox(setting, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(grade, "grade", lambda subs, out, **kw: calls.append(kw) or [])
+    cli.main(["grade", str(setting), "--out", str(setting / "out"), "--unsafe-no-sandbox"])
+    cli.main(["grade", str(setting), "--out", str(setting / "out")])
+    assert [kw["unsafe_no_sandbox"] for kw in calls] == [True, False]
