@@ -53,8 +53,9 @@ cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 
 apt-get update
-# graphviz: the `dot` program that draws computation graphs.
-apt-get install -y --no-install-recommends python3 python3-venv python3-pip graphviz
+# graphviz: the `dot` program that draws computation graphs. bubblewrap: the sandbox of the
+# student's kernel, where the image allows it (run_autograder falls back to a separate user).
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip graphviz bubblewrap
 
 # The grader needs Python 3.11 or newer; Ubuntu 22.04's python3 is 3.10.
 PY=python3
@@ -76,6 +77,10 @@ RUN_AUTOGRADER = """\
 # Gradescope runs this for every submission: it grades $ROOT/submission with the course's
 # grader and writes $ROOT/results/results.json. AUTOGRADER_ROOT replaces /autograder (tests).
 set -euo pipefail
+# Whatever the grader writes is root's alone. Before grading, autograder.gradescope also makes
+# source/ (hidden tests, solutions) and results/ unreadable by other users, then runs the
+# student's kernel in bubblewrap, or else as a separate user, or not at all.
+umask 077
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 SOURCE="$ROOT/source"
 if [ -x "$SOURCE/.venv/bin/python" ]; then
@@ -153,14 +158,48 @@ def run(root):
     its time limit) gets 0 and the reason. A failure of the grader itself raises, so no
     results.json is written and Gradescope reports the autograder as failed (rerun it there)
     instead of recording a 0.
+
+    Before grading, the autograder's own files (this source folder with the hidden tests and
+    solutions, results/, submission_metadata.json) become unreadable by other users
+    (`sandbox.hide_from_kernels`: the venv the kernel runs stays readable) and everything the
+    grader writes is root's alone (umask 077). The student's kernel then runs in the strongest
+    sandbox the image allows (`sandbox.best_level()`): bubblewrap, or else, where the Docker
+    container refuses the user namespaces bubblewrap needs, a separate unprivileged user. It is
+    passed to the grader's workers in MICROGRAD_SANDBOX_LEVEL, and results.json's output names
+    it. Where neither is possible nothing is graded: SystemExit with the reasons on stderr, no
+    results.json (Gradescope shows the autograder as failed).
     """
+    import os
+
+    from autograder import sandbox
+
     root = Path(root)
     started = time.monotonic()
-    expected = json.loads((ROOT / CONFIG).read_text())["assignments"]
-    results = _results(root / "submission", expected)
-    results["execution_time"] = round(time.monotonic() - started)
-    (root / "results").mkdir(parents=True, exist_ok=True)
-    (root / "results" / "results.json").write_text(json.dumps(results, indent=1))
+    expected = json.loads((ROOT / CONFIG).read_text())["assignments"]  # only an unpacked zip has it
+    umask = os.umask(0o077)
+    level_before = os.environ.get(sandbox.LEVEL_VAR)
+    try:
+        sandbox.hide_from_kernels(ROOT, root / "results", root / "submission_metadata.json")
+        level = sandbox.best_level()
+        if level is None:
+            raise SystemExit(
+                "cannot grade: this image allows no sandbox for the student's notebook, and it is never "
+                f"run without one (bubblewrap: {sandbox.unavailable('full')}; separate user: "
+                f"{sandbox.unavailable('uid')}). Nothing was graded and no results.json was written.")
+        os.environ[sandbox.LEVEL_VAR] = level
+        results = _results(root / "submission", expected)
+        said = {"full": "Sandbox: bubblewrap",
+                "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}[level]
+        results["output"] = f"{results['output']}\n{said}" if results["output"] else said
+        results["execution_time"] = round(time.monotonic() - started)
+        (root / "results").mkdir(parents=True, exist_ok=True)
+        (root / "results" / "results.json").write_text(json.dumps(results, indent=1))
+    finally:
+        os.umask(umask)
+        if level_before is None:
+            os.environ.pop(sandbox.LEVEL_VAR, None)
+        else:
+            os.environ[sandbox.LEVEL_VAR] = level_before
     print(results["output"])
     return results
 

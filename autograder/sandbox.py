@@ -27,6 +27,7 @@ run_autograder sets it to what `best_level()` found before it grades).
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shlex
@@ -45,6 +46,7 @@ import psutil
 from jupyter_client import AsyncKernelManager, KernelManager
 
 KERNEL_UID_BASE = 61000
+PROBE_UID = KERNEL_UID_BASE - 1  # the availability probes: a uid no sandbox's kernel has
 # Read-only system folders the kernel needs; a symlink (merged /usr) is recreated as a symlink.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64")
 # Only what the dynamic loader, time functions and the /usr/bin -> /etc/alternatives links need:
@@ -55,6 +57,9 @@ LEVELS = ("full", "uid")
 LEVEL_VAR = "MICROGRAD_SANDBOX_LEVEL"
 # World-writable folders where a level "uid" kernel may leave files behind: emptied of its files at close.
 STRAY_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+# Root-only folder of the per-uid locks (see _hold_uid); LOCK_WAIT_SECONDS: how long to wait for one.
+LOCK_DIRS = ("/run/micrograd-sandbox", os.path.join(tempfile.gettempdir(), "micrograd-sandbox-locks"))
+LOCK_WAIT_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ def _bwrap_unavailable() -> str | None:
     except OSError:
         pass
     # Namespaces can still be refused (a container's seccomp profile, AppArmor): try one.
-    probe = [*_drop_privileges(KERNEL_UID_BASE), _tool("bwrap"), *_bwrap_base(),
+    probe = [*_drop_privileges(PROBE_UID), _tool("bwrap"), *_bwrap_base(),
              *_system_binds(), "--", "/bin/true"]
     if any(_needs_detour(d) for d in _python_dirs()):
         probe = [_tool("unshare"), "--mount", "--propagation", "private", *probe]
@@ -201,12 +206,12 @@ def _uid_unavailable() -> str | None:
             detours[d] = tmp / f"ro-{i}"
             detours[d].mkdir()
         # The same launcher a kernel gets, for an interpreter that imports something of the venv's.
-        probe = _uid_launcher(KERNEL_UID_BASE, Limits(), [], detours, "/", {"PATH": "/usr/bin:/bin"},
+        probe = _uid_launcher(PROBE_UID, Limits(), [], detours, "/", {"PATH": "/usr/bin:/bin"},
                               [sys.executable, "-I", "-c", "import encodings, site"])
         run = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/",
                              env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.TimeoutExpired) as e:
-        return f"cannot start Python as uid {KERNEL_UID_BASE}: {e}"
+        return f"cannot start Python as uid {PROBE_UID}: {e}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if run.returncode:
@@ -214,7 +219,7 @@ def _uid_unavailable() -> str | None:
         if any(_needs_detour(d) for d in _python_dirs()) and "unshare" in last:
             return (f"Python ({', '.join(detours)}) is not reachable by other users and "
                     f"a private mount namespace is refused: {last}")
-        return f"cannot start Python as uid {KERNEL_UID_BASE}: {last}"
+        return f"cannot start Python as uid {PROBE_UID}: {last}"
     return None
 
 
@@ -316,6 +321,38 @@ def _system_binds() -> list[str]:
     for f in ETC_FILES:
         args += ["--ro-bind-try", f, f]
     return args + ["--proc", "/proc", "--dev", "/dev"]
+
+
+def _lock_dir() -> str:
+    """A folder for the uid locks that only root can write to (never one a kernel could plant)."""
+    for d in LOCK_DIRS:
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            st = os.lstat(d)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022:
+            return d
+    raise RuntimeError(f"no root-only folder for the sandbox uid locks among {LOCK_DIRS}")
+
+
+def _hold_uid(uid: int, exclusive: bool) -> int:
+    """Lock the kernel uid for one sandbox; close the returned fd to let go. Level "full" holds
+    it shared (it never acts on the whole uid), level "uid" exclusive (its close() kills, and its
+    watchdog counts, every process of the uid): two graders on one machine that use the same
+    slot never kill or count each other's kernels. Waits up to LOCK_WAIT_SECONDS."""
+    fd = os.open(os.path.join(_lock_dir(), f"uid-{uid}.lock"),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise RuntimeError(f"uid {uid} stayed in use by another sandbox for {LOCK_WAIT_SECONDS} s")
+            time.sleep(0.1)
 
 
 class _Cgroups:
@@ -504,8 +541,10 @@ class Sandbox:
     there sums every process of that uid), with RLIMIT_FSIZE, RLIMIT_NPROC, a clean environment,
     no inherited files, its cwd and HOME a fresh folder `workdir` on the host's disk (mode 0700,
     its own) holding only copies of `files`, TMPDIR inside it, and Unix sockets in the same private
-    folder as level "full". close() kills every process of its uid (it owns no others) and removes
-    the files of that uid from /tmp, /var/tmp and /dev/shm.
+    folder as level "full". close() kills every process of its uid (it owns no others: a level
+    "uid" sandbox holds its uid alone, so it first waits until no other sandbox of that uid, of
+    either level, is open on the machine) and removes the files of that uid from /tmp, /var/tmp
+    and /dev/shm.
 
     What level "uid" does NOT do: it hides nothing that any user may read. The kernel sees the
     host's whole filesystem with ordinary file permissions (make the grader's own files private
@@ -533,6 +572,7 @@ class Sandbox:
         self.root = os.geteuid() == 0
         # A uid of its own per worker: not the grader's, and RLIMIT_NPROC becomes per sandbox.
         self.uid = KERNEL_UID_BASE + slot if self.root else os.getuid()
+        self._uid_lock = _hold_uid(self.uid, exclusive=level == "uid") if self.root else None
         self._dir = Path(tempfile.mkdtemp(prefix="sandbox-"))
         # The kernel uid must walk through to its socket folder, but not list or read the rest.
         self._dir.chmod(0o711)
@@ -600,10 +640,13 @@ class Sandbox:
             self._watch.join()
         if self._cgroups:
             self._cgroups.remove()
-        if self.level == "uid":
+        if self.level == "uid" and self._launched:
             self._remove_strays()
         self._conn.chmod(0o700)  # a sealed folder (non-root) cannot be emptied otherwise
         shutil.rmtree(self._dir, ignore_errors=True)
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)  # last: until now, any process of its uid may still be its own
+            self._uid_lock = None
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -723,7 +766,7 @@ class Sandbox:
     def _procs(self) -> list[psutil.Process]:
         """What the watchdog sums: the tree, and at level "uid" also whatever of its uid left the tree."""
         procs = {p.pid: p for p in self._tree()}
-        if False:
+        if self.level == "uid":
             procs.update((p.pid, p) for p in self._uid_procs())
         return list(procs.values())
 
@@ -775,6 +818,8 @@ class Sandbox:
                 p.send_signal(signal.SIGKILL)
             except psutil.Error:
                 pass
+        if self.level == "uid" and self._launched:
+            self._kill_uid()
         for popen in self._launched:
             try:
                 popen.wait(timeout=1)
@@ -785,7 +830,7 @@ class Sandbox:
         # them (the host's init), and waiting for that can take a second.
         def gone() -> bool:
             return (all(map(_dead, procs)) and not (self._cgroups and self._cgroups.pids())
-                    and (self.level != "uid" or all(map(_dead, self._uid_procs()))))
+                    and not (self.level == "uid" and self._launched and not all(map(_dead, self._uid_procs()))))
 
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not gone():

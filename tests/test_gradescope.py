@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade, gradescope, samples
+from autograder import grade, gradescope, samples, sandbox
 from autograder.course import ROOT, SOLUTIONS, release_path
 
 AID = "02_value_backward"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+SAID = {"full": "Sandbox: bubblewrap",
+        "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}
 
 
 def _messy():
@@ -88,6 +90,8 @@ def test_zip_follows_gradescope_layout(tmp_path):
     assert setup.startswith("#!/usr/bin/env bash")
     assert "--index-url https://download.pytorch.org/whl/cpu" in setup, "torch must come from the CPU index"
     assert "graphviz" in setup and "python3-venv" in setup and "-r requirements.txt" in setup
+    install = [line.split() for line in setup.splitlines() if line.startswith("apt-get install")]
+    assert any("bubblewrap" in words for words in install), "setup.sh must install bubblewrap"
     for script in ("setup.sh", "run_autograder"):
         (tmp_path / script).write_text(z_text(zip_path, script))
         done = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True)
@@ -158,3 +162,70 @@ def test_a_notebook_of_another_assignment_gets_zero_with_a_reason(tmp_path):
     results = _run_autograder(_gradescope_root(zip_path, tmp_path / "root", other))
     assert results["score"] == 0 and results["tests"] == []
     assert f"not of {AID}.ipynb" in results["output"]
+
+
+def _sandbox_lines(results):
+    return [line for line in results["output"].splitlines() if line.startswith("Sandbox:")]
+
+
+def test_results_json_names_the_sandbox_level(graded):
+    level = sandbox.best_level()
+    assert level == "full"  # bwrap runs on this machine
+    for student in SUBMISSIONS:
+        assert _sandbox_lines(graded[student][0]) == [SAID[level]], graded[student][0]["output"]
+
+
+def test_the_autograders_files_are_private_before_grading(tmp_path):
+    """After run_autograder: hidden tests, solutions and results are root's alone, and the
+    source folder can be crossed (to its venv, on Gradescope) but not listed."""
+    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    other = tmp_path / "03_more_ops.ipynb"
+    other.write_text(release_path("03_more_ops").read_text())
+    root = _gradescope_root(zip_path, tmp_path / "root", other)
+    (root / "submission_metadata.json").write_text("{}")
+    results = _run_autograder(root)
+    assert _sandbox_lines(results) == [SAID[sandbox.best_level()]]
+    source = root / "source"
+    for path in [*source.rglob("*"), root / "results", *(root / "results").rglob("*"), root / "submission_metadata.json"]:
+        assert not path.stat().st_mode & 0o077, f"{path} is readable by other users"
+    assert stat.S_IMODE(source.stat().st_mode) & 0o077 in (0, 0o001)
+
+
+def _main_with(root, patch):
+    """What run_autograder runs (`python -m autograder.gradescope ROOT`, from the unpacked
+    source, umask 077), after `patch` makes autograder.sandbox see another machine."""
+    code = (f"import os, sys; os.umask(0o077); from autograder import sandbox; {patch}; "
+            f"from autograder import gradescope; sys.exit(gradescope.main([{str(root)!r}]))")
+    env = {k: v for k, v in os.environ.items() if k != sandbox.LEVEL_VAR}
+    return subprocess.run([sys.executable, "-c", code], cwd=root / "source", env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_without_any_sandbox_nothing_is_graded(tmp_path):
+    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    reference = tmp_path / f"{AID}.ipynb"
+    reference.write_text(json.dumps(samples.filled(AID)))
+    root = _gradescope_root(zip_path, tmp_path / "root", reference)
+    done = _main_with(root, "sandbox._bwrap_unavailable = lambda: 'userns refused by the test'; "
+                            "sandbox._uid_unavailable = lambda: 'setpriv refused by the test'")
+    assert done.returncode != 0
+    assert "cannot grade" in done.stderr and "userns refused by the test" in done.stderr
+    assert "setpriv refused by the test" in done.stderr
+    assert not (root / "results" / "results.json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="level 'uid' needs a grader running as root")
+def test_where_bwrap_is_refused_a_root_grader_grades_as_a_separate_user(tmp_path, graded):
+    """Gradescope's Docker image may refuse bwrap: the same scores at level uid, and it says so."""
+    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    buggy = tmp_path / f"{AID}.ipynb"
+    buggy.write_text(json.dumps(samples.filled(AID, "add-assigns-grad")))
+    root = _gradescope_root(zip_path, tmp_path / "root", buggy)
+    done = _main_with(root, "sandbox._bwrap_unavailable = lambda: 'userns refused by the test'")
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert _sandbox_lines(results) == [SAID["uid"]]
+    expected, sub = graded["buggy"]
+    assert results["score"] == expected["score"] == sub.score
+    assert [(t["name"], t["score"], t["status"]) for t in results["tests"]] == \
+           [(t["name"], t["score"], t["status"]) for t in expected["tests"]]

@@ -8,6 +8,7 @@ import stat
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -593,6 +594,31 @@ def test_uid_level_fork_bomb_is_contained(mode):
 
 
 @needs_root
+def test_uid_level_waits_until_no_other_sandbox_has_its_uid():
+    """Another grader on the same machine with the same slot: a level "uid" sandbox, which kills
+    and counts every process of its uid, waits until no other sandbox of that uid is open."""
+    got = {}
+
+    def second():
+        with Sandbox({}, Limits(), slot=26, level="uid") as sb:
+            got["at"] = time.monotonic()
+            with Kernel(sb) as k:
+                got["ran"] = k.run("1 + 1")
+
+    with Sandbox({}, Limits(), slot=26) as first, Kernel(first) as k:   # level "full", same uid
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(1.5)
+        assert "at" not in got
+        assert k.run("1 + 1") == "2"          # untouched by the waiting sandbox
+        closed = time.monotonic()
+    waiting.join(60)
+    assert got["at"] >= closed and got["ran"] == "2"
+    with Sandbox({}, Limits(), slot=26), Sandbox({}, Limits(), slot=26):
+        pass                                   # level "full" sandboxes share a uid freely
+
+
+@needs_root
 def test_uid_level_file_size_is_capped():
     with Sandbox({}, Limits(file_mb=8), slot=25, level="uid") as sb, Kernel(sb) as k:
         assert k.value("attempt(lambda: open('big', 'wb').write(b'x' * 16 * 2**20))") == "OSError: errno 27"
@@ -627,13 +653,14 @@ def test_without_bwrap_a_root_grader_gets_level_uid_when_it_asks(fresh_answers, 
     assert sandbox.unavailable() == "bwrap is not installed"       # level "full" by default: refused
     monkeypatch.setenv(sandbox.LEVEL_VAR, "uid")
     assert sandbox.unavailable() is None                           # ... and the grader grades at uid
-    with Sandbox({}, Limits()) as sb:                              # the default level follows the variable
+    with Sandbox({}, Limits(), slot=27) as sb:                     # the default level follows the variable
         assert sb.level == "uid"
-    assert Sandbox({}, Limits(), level="full").close() is None     # an explicit level wins
+    with Sandbox({}, Limits(), slot=27, level="full") as sb:       # an explicit level wins
+        assert sb.level == "full"
     monkeypatch.setenv(sandbox.LEVEL_VAR, "none")
     assert "must be 'full' or 'uid'" in sandbox.unavailable()
     with pytest.raises(ValueError):
-        Sandbox({}, Limits())
+        Sandbox({}, Limits(), slot=27)
 
 
 def test_without_bwrap_or_root_there_is_no_level(fresh_answers, monkeypatch):
