@@ -116,11 +116,12 @@ def _flag_for_review(submissions):
     """Mark graded answers whose code reaches for the interpreter or the grader: the score
     stands, and the instructor reads the code."""
     for s in submissions:
-        if s.status == "graded" and getattr(s, "_notebook", None) is not None:
-            reasons = review(s._notebook, s.assignment)
-            if reasons:
-                s.status = f"review: {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
-                s.notes += [f"review: {r}" for r in reasons]
+        if getattr(s, "_notebook", None) is None or s.status.startswith("error: superseded"):
+            continue
+        reasons = review(s._notebook, s.assignment)
+        s.notes += [f"review: {r}" for r in reasons]
+        if reasons and s.status == "graded":  # an error status says more, and stays
+            s.status = f"review: {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
 
 
 def _sandbox_or_refuse(unsafe_no_sandbox):
