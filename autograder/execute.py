@@ -114,7 +114,8 @@ def expected_reports(aid: str) -> dict:
     by the content of the solutions and the engine it uses."""
     engine = reference_engine(aid)
     key = hashlib.sha256((SOLUTIONS / f"{aid}.ipynb").read_bytes() + (engine.read_bytes() if engine else b"")
-                         + (Path(__file__).parent / "kit.py").read_bytes()).hexdigest()[:20]
+                         + (Path(__file__).parent / "kit.py").read_bytes()
+                         + (Path(__file__).parent / "verdict.py").read_bytes()).hexdigest()[:20]
     cached = WORK / "expected" / f"{aid}-{key}.json"
     if cached.exists():
         return json.loads(cached.read_text())

@@ -29,7 +29,9 @@ class Verdict:
 
 def perturbed(source: str, salt: str) -> str:
     """`source` with each float literal multiplied by 1 ± (1% to 5%), the factor drawn from
-    `salt` and the literal's position. Signs, zeros, integers and strings are left alone."""
+    `salt` and the literal's position. Signs, zeros, ±1.0, integers and strings are left alone:
+    `out.grad = 1.0` seeds a gradient, and a visible test must mean at grading what it meant
+    while the student worked."""
     lines = source.splitlines(keepends=True)
     starts = [0]
     for line in lines:
@@ -39,7 +41,7 @@ def perturbed(source: str, salt: str) -> str:
         if tok.type != tokenize.NUMBER or tok.string.endswith(("j", "J")) or _is_int(tok.string):
             continue
         value = float(tok.string)
-        if value != 0.0:
+        if abs(value) not in (0.0, 1.0):
             digest = hashlib.sha256(f"{salt}:{k}".encode()).digest()
             u = int.from_bytes(digest[:8], "big") / 2**64
             factor = 1 + (0.01 + 0.04 * u) * (1 if digest[8] & 1 else -1)

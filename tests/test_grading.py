@@ -4,6 +4,7 @@ import html
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,18 @@ def test_manual_points_stay_pending_until_entered_and_survive_a_rerun(graded_sam
     with open(tmp_path / "grades.csv") as f:
         row = next(csv.DictReader(f))
     assert float(row["pending_manual"]) == again.pending
+
+
+def test_the_bundled_samples_keep_their_grades(graded_samples):
+    """tests/sample_grades.csv holds the grades of the bundled samples as the grader gave them
+    before kernels were sandboxed and verdicts moved out of the kernel: a change of grader must
+    not change them."""
+    subs, _ = graded_samples
+    with open(Path(__file__).with_name("sample_grades.csv")) as f:
+        expected = {(r["student"], r["assignment"]): r for r in csv.DictReader(f)}
+    got = {key: {"score": f"{s.score:g}", "max_score": f"{s.max_score:g}", "pending_manual": f"{s.pending:g}"}
+           for key, s in subs.items() if key in expected}
+    assert set(got) == set(expected)
+    changed = {key: (got[key], row) for key, row in expected.items()
+               if got[key] != {k: row[k] for k in ("score", "max_score", "pending_manual")}}
+    assert not changed, changed

@@ -8,17 +8,21 @@ import pytest
 from autograder import kit
 from autograder.verdict import judge, perturbed, reports
 
-CELL = 'a, b = Value(2.0), Value(-3)\ncheck.close(c.data, -6.0, "got 1.5 wrong", tol=1e-6)\nz = 0.0 + 1e3 * x ** 2\n'
+CELL = 'a, b = Value(2.0), Value(-3)\ncheck.close(c.data, -6.0, "got 1.5 wrong", tol=1e-6)\nz = 0.0 + 1e3 * x ** 2\nc.grad = 1.0\n'
 
 
-def test_perturbation_moves_every_nonzero_float_and_nothing_else():
+def _floats(source):
+    return [n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, float)]
+
+
+def test_perturbation_moves_every_float_but_zero_and_one_and_nothing_else():
     moved = perturbed(CELL, "salt")
-    assert moved != CELL and ast.parse(moved)
-    floats = [n.value for n in ast.walk(ast.parse(moved)) if isinstance(n, ast.Constant) and isinstance(n.value, float)]
-    originals = [2.0, -6.0, 1e-6, 0.0, 1e3]
-    for got, was in zip(sorted(floats, key=abs), sorted((abs(v) for v in originals), key=abs)):
-        assert got == was == 0.0 or 0.01 <= abs(got / was - 1) <= 0.05
-    assert "Value(-3)" in moved and '"got 1.5 wrong"' in moved and "** 2" in moved and "0.0 +" in moved
+    for was, got in zip(_floats(CELL), _floats(moved), strict=True):
+        if was in (0.0, 1.0):
+            assert got == was
+        else:
+            assert 0.01 <= abs(got / was - 1) <= 0.05, (was, got)
+    assert "Value(-3)" in moved and '"got 1.5 wrong"' in moved and "** 2" in moved
 
 
 def test_perturbation_is_fixed_by_the_salt():
