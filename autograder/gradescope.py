@@ -293,9 +293,9 @@ _OUTPUT = re.compile(r'<div class="output_subarea ([^"]*)">\s*<pre>(.*?)</pre>',
 def _messages(feedback_html, limit=2000):
     """{grade_id: the text of its outputs} from the feedback page a student would read.
 
-    The page already went through feedback.HideHiddenTracebacks and nbgrader's
-    ClearHiddenTests: a hidden test shows one line of result, never its source. Only outputs
-    are read here, never a cell's input; an error is cut to its last line, the failure message.
+    The page already went through the feedback preprocessors: a test cell's outputs are the
+    grader's verdict only, and a hidden test never shows its source. Only outputs are read here,
+    never a cell's input; an error is cut to its last line, the failure message.
     """
     if not feedback_html.exists():
         return {}
