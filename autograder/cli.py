@@ -15,6 +15,9 @@ def main(argv=None):
 
     p = commands.add_parser("release", help="write the student repository: lessons, exercises, capstone, README")
     p.add_argument("out", help="an empty or new folder")
+    p.add_argument("--allow-placeholder", action="store_true",
+                   help="write it even though its Colab badges point at the placeholder repository "
+                        "(a local try-out; never publish it)")
 
     p = commands.add_parser("samples", help="write the bundled sample submissions (reference, stub, known bugs)")
     p.add_argument("dest", help="folder to write STUDENT/NOTEBOOK.ipynb into")
@@ -41,7 +44,11 @@ def main(argv=None):
         for path in lessons.refresh():
             print(f"ran {path}")
     elif args.command == "release":
-        files = release.release(args.out)
+        try:
+            files = release.release(args.out, allow_placeholder=args.allow_placeholder)
+        except release.PlaceholderRepo as e:
+            print(f"release: {e}", file=sys.stderr)
+            return 2
         print(f"wrote {len(files)} files to {args.out}")
     elif args.command == "samples":
         for path in samples.write_samples(args.dest):

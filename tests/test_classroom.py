@@ -49,7 +49,7 @@ def reported(tmp_path_factory):
     command = next(s["run"] for s in steps() if s.get("id") == "visible")
     trees = {"untouched": tmp / "untouched", "filled": tmp / "filled"}
     for tree in trees.values():
-        release(tree)
+        release(tree, allow_placeholder=True)  # the committed badges name the placeholder repository
     for aid in released_assignments():
         (trees["filled"] / release_path(aid).relative_to(ROOT)).write_text(json.dumps(samples.filled(aid)))
     procs = {}

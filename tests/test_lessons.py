@@ -1,4 +1,6 @@
 """Every lesson runs alone (as in Colab), has its teaching frame, and shows fresh outputs."""
+import re
+
 import nbformat
 import pytest
 
@@ -7,6 +9,10 @@ from autograder.lessons import run_alone, source_digest
 
 LESSON_PATHS = sorted(LESSONS.glob("*.ipynb"))
 ids = [p.stem for p in LESSON_PATHS]
+
+LECTURE = "https://www.youtube.com/watch?v=VMj-3S1tku0"
+MICROGRAD = "https://github.com/karpathy/micrograd"
+THREE_BLUE_ONE_BROWN = ("https://www.youtube.com/watch?v=Ilg3gGewQ5U", "https://www.youtube.com/watch?v=tIeHLnjs5U8")
 
 
 def test_there_are_six_lessons():
@@ -39,3 +45,16 @@ def test_lesson_runs_top_to_bottom_alone_in_an_empty_folder(path):
     nb = run_alone(path)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("path", LESSON_PATHS, ids=ids)
+def test_lesson_opens_with_its_parts_of_the_lecture_and_micrograd(path):
+    first = nbformat.read(path, as_version=4).cells[0].source
+    assert "Watch and read" in first, f"{path.name}: the first cell has no 'Watch and read' list"
+    watch = first.split("Watch and read", 1)[1]
+    assert re.search(re.escape(LECTURE) + r"&t=\d+s\)", watch), f"{path.name}: no timestamped link to the lecture"
+    assert MICROGRAD in watch, f"{path.name}: no link to the micrograd repository"
+    if path.name.startswith("01"):
+        assert "Andrej Karpathy" in first and "building micrograd" in first, "lesson 1 credits micrograd and its lecture"
+    if path.name.startswith("02"):
+        assert all(url in watch for url in THREE_BLUE_ONE_BROWN), "lesson 2 links 3Blue1Brown's backpropagation videos"
