@@ -1,16 +1,22 @@
 """Generate the student notebooks from solutions/ with nbgrader, reproducibly."""
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from autograder.course import COLAB_LINK, LESSONS, SOLUTIONS, WORK, assignments, colab_url, fresh_course, release_path
+from autograder.release import placeholder_warning
 
 
 def build():
     """Regenerate exercises/ and capstone/ from solutions/, point every Colab badge at the
     configured student repository; return the written paths."""
+    warning = placeholder_warning()
+    if warning:  # `release` refuses such badges; a build only says so, on one line
+        print(warning, file=sys.stderr)
     written = sync_kit()
+    written += [path for path in sync_debug_tools() if path not in written]
     for lesson in sorted(LESSONS.glob("*.ipynb")):
         text = lesson.read_text()
         badged = COLAB_LINK.sub(colab_url(lesson), text)
@@ -67,4 +73,23 @@ def sync_kit():
                     cell["source"] = with_kit(source).splitlines(keepends=True)
                     path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
                     changed.append(path)
+    return changed
+
+
+DEBUG_TOOLS = Path(__file__).with_name("debug_tools.py")
+
+
+def sync_debug_tools():
+    """Put the current debugging tools (autograder/debug_tools.py) into the `debug_tools` cell of
+    every source notebook that has one; return the changed paths."""
+    changed = []
+    tools = DEBUG_TOOLS.read_text()
+    for path in sorted(SOLUTIONS.glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "debug_tools"]
+        if any("".join(c["source"]) != tools for c in cells):
+            for cell in cells:
+                cell["source"] = tools.splitlines(keepends=True)
+            path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+            changed.append(path)
     return changed
