@@ -684,12 +684,13 @@ class Sandbox:
             return fd
 
         disk = str(self.limits.disk_mb * 2**20)
+        # /tmp first: a later mount on it would hide a Python or venv that lives below /tmp.
         bw = [_tool("bwrap"), *_bwrap_base(), *_system_binds(),
-              "--size", disk, "--perms", "1777", "--tmpfs", "/dev/shm"]
+              "--size", disk, "--perms", "1777", "--tmpfs", "/dev/shm",
+              "--size", disk, "--perms", "1777", "--tmpfs", "/tmp"]
         for d in _python_dirs():
             bw += ["--ro-bind", str(self._detours.get(d, d)), d]
-        bw += ["--size", disk, "--perms", "1777", "--tmpfs", "/tmp",
-               "--size", disk, "--perms", "0700", "--tmpfs", self.WORKDIR,
+        bw += ["--size", disk, "--perms", "0700", "--tmpfs", self.WORKDIR,
                "--bind", str(self._conn), str(self._conn)]
         # Copies, never binds: the notebook may change its files, the host ones stay as they were.
         for name, src in self.files.items():
