@@ -24,6 +24,7 @@ from autograder import sandbox
 from autograder.sandbox import Limits, Sandbox
 
 ROOT = os.geteuid() == 0
+REPO = Path(sandbox.__file__).resolve().parents[1]
 SECRET_VAR = "GRADER_SECRET_TOKEN"
 ALLOWED_ENV = {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                "OPENBLAS_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "MICROGRAD_GRADING"}
@@ -170,9 +171,9 @@ def test_filesystem_shows_only_what_python_needs(shared):
     k, venv_site = shared.k, Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
     assert Path("/root/.bashrc").exists() or not ROOT, "the test needs a host file under /root"
     got = k.value(f"""{{
-        "solutions": attempt(lambda: os.listdir('/work/main/solutions')),
-        "autograder": attempt(lambda: os.listdir('/work/main/autograder')),
-        "work_main": attempt(lambda: os.listdir('/work/main')),
+        "solutions": attempt(lambda: os.listdir({str(REPO / 'solutions')!r})),
+        "autograder": attempt(lambda: os.listdir({str(REPO / 'autograder')!r})),
+        "work_main": attempt(lambda: os.listdir({str(REPO)!r})),
         "bashrc": attempt(lambda: open('/root/.bashrc').read()),
         "grader_tmp": attempt(lambda: open({str(shared.secret)!r}).read()),
         "home": attempt(lambda: os.listdir('/home')),
@@ -187,7 +188,8 @@ def test_filesystem_shows_only_what_python_needs(shared):
     }}""")
     assert got["solutions"].startswith("FileNotFoundError")
     assert got["autograder"].startswith("FileNotFoundError")
-    assert got["work_main"] == [".venv"]            # the repository beside the venv is not there
+    # the repository beside the venv is not there (only the venv's own mount point, when it lives inside)
+    assert got["work_main"] == ([".venv"] if Path(sys.prefix).parent == REPO else "FileNotFoundError: errno 2")
     assert got["bashrc"].startswith("FileNotFoundError")
     assert got["grader_tmp"].startswith("FileNotFoundError")
     assert got["home"] == ["student"]
