@@ -39,7 +39,7 @@ BUGS = {
         "02_value_backward", "add",
         "self.grad += out.grad\n        other.grad += out.grad",
         "self.grad = out.grad\n        other.grad = out.grad",
-        {"test_add_hidden"},
+        {"test_add", "test_add_hidden"},
     ),
     "mul-swapped-operands": (
         "02_value_backward", "mul",
@@ -62,7 +62,7 @@ BUGS = {
         "02_value_backward", "backward",
         "        if v not in visited:\n            visited.add(v)\n            for child",
         "        if True:\n            for child",
-        {"test_backward_hidden"},
+        {"test_backward", "test_backward_hidden"},
     ),
     "backward-grad-not-seeded": (
         "02_value_backward", "backward",
