@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autograder import grade, samples  # noqa: E402
-from autograder.course import assignments, release_path  # noqa: E402
+from autograder.course import release_path  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Every source notebook runs top to bottom in a real kernel, with PyTorch checking the hidden
 tests' expected gradients, and each test cell says in one line that it passed."""
+
 import shutil
 
 import nbformat
