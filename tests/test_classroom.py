@@ -91,6 +91,7 @@ def reported(tmp_path_factory):
     return got
 
 
+@pytest.mark.kernel
 def test_filled_release_earns_every_visible_point(reported):
     results = reported["filled"][0]
     assert set(results) == {f"ex{aid}" for aid in released_assignments()}
@@ -102,6 +103,7 @@ def test_filled_release_earns_every_visible_point(reported):
         assert sum(t["score"] for t in r["tests"]) == r["max_score"]
 
 
+@pytest.mark.kernel
 def test_untouched_release_earns_nothing(reported):
     results = reported["untouched"][0]
     for aid in released_assignments():
@@ -111,11 +113,13 @@ def test_untouched_release_earns_nothing(reported):
         assert sum(t["score"] for t in r["tests"]) == 0, [t["name"] for t in r["tests"] if t["score"]]
 
 
+@pytest.mark.kernel
 def test_hidden_tests_are_neither_run_nor_counted(reported):
     for r in reported["filled"][0].values():
         assert not any(t["name"].endswith("_hidden") for t in r["tests"])
 
 
+@pytest.mark.kernel
 def test_results_reach_the_reporter_and_the_job_log(reported):
     for kind, (results, env_lines, output, summary, log) in reported.items():
         assert output.strip() == f"runners={','.join(results)}"

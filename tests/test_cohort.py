@@ -12,6 +12,8 @@ from autograder import grade, samples
 from autograder.course import release_path
 from autograder.worker import Watchdog
 
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+
 AID = "02_value_backward"
 
 

@@ -15,6 +15,8 @@ import pytest
 from autograder import grade, gradescope, samples, sandbox
 from autograder.course import ROOT, SOLUTIONS, release_path
 
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+
 AID = "02_value_backward"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 SAID = {"full": "Sandbox: bubblewrap", "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}

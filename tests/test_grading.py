@@ -13,6 +13,8 @@ from autograder import grade
 from autograder.course import SOLUTIONS, assignments, release_path
 from autograder.samples import BUGS
 
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 

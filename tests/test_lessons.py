@@ -41,6 +41,7 @@ def test_committed_outputs_come_from_the_current_sources(path):
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("path", LESSON_PATHS, ids=ids)
 def test_lesson_runs_top_to_bottom_alone_in_an_empty_folder(path):
     nb = run_alone(path)

@@ -23,6 +23,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from autograder import sandbox
 from autograder.sandbox import Limits, Sandbox
 
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+
 ROOT = os.geteuid() == 0
 REPO = Path(sandbox.__file__).resolve().parents[1]
 SECRET_VAR = "GRADER_SECRET_TOKEN"

@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 from autograder.course import SOLUTIONS, assignments
 from autograder.engine import reference_engine
 
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+
 
 @pytest.mark.parametrize("aid", assignments())
 def test_solution_runs_and_each_test_cell_says_it_passed(aid, tmp_path):
