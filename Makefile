@@ -2,15 +2,24 @@
 PY := .venv/bin/python
 VENV := .venv/.installed
 
-.PHONY: demo test build system bench lessons
+.PHONY: demo test test-fast lint build system bench lessons
 
 demo: $(VENV) system
 	$(PY) -m autograder build
 	rm -rf .work/samples && $(PY) -m autograder samples .work/samples > /dev/null
 	$(PY) -m autograder grade .work/samples --out .work/demo --jobs 2 --force
 
-test: $(VENV) system
+test: lint system
 	$(PY) -m pytest
+
+# The edit loop: every test that needs no Jupyter kernel, in under a minute.
+test-fast: $(VENV)
+	$(PY) -m pytest -m "not kernel"
+
+lint: $(VENV)
+	.venv/bin/ruff check autograder tests
+	.venv/bin/ruff format --check autograder tests
+	.venv/bin/mypy
 
 build: $(VENV)
 	$(PY) -m autograder build

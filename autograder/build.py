@@ -1,4 +1,5 @@
 """Generate the student notebooks from solutions/ with nbgrader, reproducibly."""
+
 import json
 import shutil
 import sys
@@ -38,7 +39,9 @@ def release_notebooks():
     try:
         fresh_course(course, assignments())
         return {
-            aid: _normalised(COLAB_LINK.sub(colab_url(release_path(aid)), (course / "release" / aid / f"{aid}.ipynb").read_text()))
+            aid: _normalised(
+                COLAB_LINK.sub(colab_url(release_path(aid)), (course / "release" / aid / f"{aid}.ipynb").read_text())
+            )
             for aid in assignments()
         }
     finally:

@@ -1,4 +1,5 @@
 """python -m autograder {build,lessons,release,samples,grade,gradescope}"""
+
 import argparse
 import sys
 
@@ -15,9 +16,12 @@ def main(argv=None):
 
     p = commands.add_parser("release", help="write the student repository: lessons, exercises, capstone, README")
     p.add_argument("out", help="an empty or new folder")
-    p.add_argument("--allow-placeholder", action="store_true",
-                   help="write it even though its Colab badges point at the placeholder repository "
-                        "(a local try-out; never publish it)")
+    p.add_argument(
+        "--allow-placeholder",
+        action="store_true",
+        help="write it even though its Colab badges point at the placeholder repository "
+        "(a local try-out; never publish it)",
+    )
 
     p = commands.add_parser("samples", help="write the bundled sample submissions (reference, stub, known bugs)")
     p.add_argument("dest", help="folder to write STUDENT/NOTEBOOK.ipynb into")
@@ -28,9 +32,12 @@ def main(argv=None):
     p.add_argument("--student", help="student id for a single submitted file")
     p.add_argument("--jobs", type=int, default=1, help="grade in N worker processes (default 1)")
     p.add_argument("--force", action="store_true", help="grade again what an earlier run already graded")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run students' code WITHOUT a sandbox when none is available (it can then read and "
-                        "change anything this user can); every row graded so is marked")
+    p.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run students' code WITHOUT a sandbox when none is available (it can then read and "
+        "change anything this user can); every row graded so is marked",
+    )
 
     p = commands.add_parser("gradescope", help="write the Gradescope autograder zip of one assignment")
     p.add_argument("assignment")
@@ -54,9 +61,14 @@ def main(argv=None):
         for path in samples.write_samples(args.dest):
             print(f"wrote {path}")
     elif args.command == "grade":
-        subs = grade.grade(grade.find_submissions(args.paths, args.student), args.out,
-                           jobs=args.jobs, force=args.force, progress=sys.stderr.isatty(),
-                           unsafe_no_sandbox=args.unsafe_no_sandbox)
+        subs = grade.grade(
+            grade.find_submissions(args.paths, args.student),
+            args.out,
+            jobs=args.jobs,
+            force=args.force,
+            progress=sys.stderr.isatty(),
+            unsafe_no_sandbox=args.unsafe_no_sandbox,
+        )
         print(grade.table(subs))
         print(f"\ngrades: {args.out}/grades.csv  feedback: {args.out}/feedback/")
     elif args.command == "gradescope":

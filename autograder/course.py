@@ -1,4 +1,5 @@
 """Where things live, and the nbgrader configuration every command shares."""
+
 import json
 import os
 import re

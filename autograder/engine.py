@@ -4,6 +4,7 @@ Exercises 3-6 and the capstone import `micrograd_engine.py`, which the student s
 of an earlier exercise. Grading puts the reference version beside the notebook instead, so a
 mistake in an earlier exercise never costs points in a later one.
 """
+
 import hashlib
 import json
 import shutil

@@ -5,6 +5,7 @@ the verdict of each test cell decided here, outside the student's process.
 nbgrader still restores the test cells, records the scores in its gradebook (a test cell with an
 error output scores 0) and writes the feedback; only who decides a test cell's outcome changes.
 """
+
 import copy
 import hashlib
 import json
@@ -70,8 +71,12 @@ def _run_once(nb, aid):
     if settings["sandboxed"]:
         from autograder.sandbox import Limits, Sandbox
 
-        box = Sandbox(files, Limits(memory_mb=lim["memory_mb"], cpu_seconds=2 * lim["wall_seconds"]),
-                      slot=settings["slot"], env=env)
+        box = Sandbox(
+            files,
+            Limits(memory_mb=lim["memory_mb"], cpu_seconds=2 * lim["wall_seconds"]),
+            slot=settings["slot"],
+            env=env,
+        )
         with box:
             reason = _execute(run, box.kernel_manager(), lim, box.close, None, {})
             return run, (f"stopped: {box.stop_reason()}" if box.stop_reason() else reason)
@@ -97,13 +102,24 @@ def _execute(run, km, lim, kill, cwd, env):
         kill()
 
     timer = threading.Timer(lim["wall_seconds"], timeout)
-    client = NotebookClient(run, km=km, timeout=lim["cell_timeout"], allow_errors=True, interrupt_on_timeout=True,
-                            record_timing=False, resources={"metadata": {"path": cwd}} if cwd else {})
+    client = NotebookClient(
+        run,
+        km=km,
+        timeout=lim["cell_timeout"],
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        record_timing=False,
+        resources={"metadata": {"path": cwd}} if cwd else {},
+    )
     timer.start()
     try:
         client.execute(**({"env": env} if env else {}))
     except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
-        return f"stopped after the time limit of {lim['wall_seconds']:g} s" if stopped.is_set() else f"stopped: {type(e).__name__}"
+        return (
+            f"stopped after the time limit of {lim['wall_seconds']:g} s"
+            if stopped.is_set()
+            else f"stopped: {type(e).__name__}"
+        )
     finally:
         timer.cancel()
     return f"stopped after the time limit of {lim['wall_seconds']:g} s" if stopped.is_set() else None
@@ -113,9 +129,12 @@ def expected_reports(aid: str) -> dict:
     """{grade_id: reports} of the reference solution, run as grading runs a submission; cached
     by the content of the solutions and the engine it uses."""
     engine = reference_engine(aid)
-    key = hashlib.sha256((SOLUTIONS / f"{aid}.ipynb").read_bytes() + (engine.read_bytes() if engine else b"")
-                         + (Path(__file__).parent / "kit.py").read_bytes()
-                         + (Path(__file__).parent / "verdict.py").read_bytes()).hexdigest()[:20]
+    key = hashlib.sha256(
+        (SOLUTIONS / f"{aid}.ipynb").read_bytes()
+        + (engine.read_bytes() if engine else b"")
+        + (Path(__file__).parent / "kit.py").read_bytes()
+        + (Path(__file__).parent / "verdict.py").read_bytes()
+    ).hexdigest()[:20]
     cached = WORK / "expected" / f"{aid}-{key}.json"
     if cached.exists():
         return json.loads(cached.read_text())
@@ -161,5 +180,7 @@ class GradedExecute(Preprocessor):
             if verdict.passed:
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=verdict.message + "\n")]
             else:
-                cell.outputs = [nbformat.v4.new_output("error", ename="TestFailed", evalue=verdict.message, traceback=[])]
+                cell.outputs = [
+                    nbformat.v4.new_output("error", ename="TestFailed", evalue=verdict.message, traceback=[])
+                ]
         return nb, resources

@@ -18,6 +18,7 @@ in this order, make the page safe and bounded:
   nested to sanitise quickly is shown as plain text.
 - `KeepNbgraderMetadata`: cell and notebook metadata reduced to what the feedback template needs.
 """
+
 import base64
 import binascii
 import html
@@ -73,8 +74,14 @@ class KeepVerdictsOnly(Preprocessor):
                 elif kind == "error":
                     ename, evalue = _plain(out.get("ename")), _plain(out.get("evalue"))
                     # The template shows an error through its traceback lines: one line, the verdict.
-                    kept.append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                                             traceback=[f"{ename}: {evalue}" if evalue else ename]))
+                    kept.append(
+                        NotebookNode(
+                            output_type="error",
+                            ename=ename,
+                            evalue=evalue,
+                            traceback=[f"{ename}: {evalue}" if evalue else ename],
+                        )
+                    )
         cell.outputs = kept
         return cell, resources
 
@@ -155,15 +162,20 @@ class CapNotebook(Preprocessor):
                     kept.append(out)
                     left = 0
                 elif out.get("output_type") == "error":
-                    out["evalue"] = _text(out.get("evalue"))[:max(left, 0)]
+                    out["evalue"] = _text(out.get("evalue"))[: max(left, 0)]
                     out["traceback"] = [f"{_text(out.get('ename'))}: {out['evalue']}"]
                     kept.append(out)
                     left = 0
             if cell.cell_type == "code":
                 cell.outputs = kept
-            note = NotebookNode(cell_type="markdown", metadata=NotebookNode(), source=(
-                f"**The feedback stops here**: the notebook is longer than {self.max_chars:,} characters, "
-                f"so the rest of this cell and the {len(nb.cells) - i - 1} cells after it are not shown."))
+            note = NotebookNode(
+                cell_type="markdown",
+                metadata=NotebookNode(),
+                source=(
+                    f"**The feedback stops here**: the notebook is longer than {self.max_chars:,} characters, "
+                    f"so the rest of this cell and the {len(nb.cells) - i - 1} cells after it are not shown."
+                ),
+            )
             nb.cells = nb.cells[: i + 1] + [note]
             break
         return nb, resources
@@ -179,9 +191,43 @@ def _size(output):
 # -- markdown ---------------------------------------------------------------------------------
 
 ALLOWED_TAGS = [
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "li", "ol", "p", "pre", "s", "span",
-    "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 ]
 _CLASS = re.compile(r"^(highlight|[a-z]{1,3}[0-9]?)$")  # Pygments' token classes, for code blocks
 _IMAGE_MIME = ("image/png", "image/jpeg", "image/gif")  # never SVG: it can carry script
@@ -216,7 +262,7 @@ class _Images:
         mime, data = None, None
         alt = self.keys.sub("", alt)  # an image in the alt text of another
         if src.startswith("attachment:"):
-            bundle = attachments.get(src[len("attachment:"):]) if isinstance(attachments, dict) else None
+            bundle = attachments.get(src[len("attachment:") :]) if isinstance(attachments, dict) else None
             bundle = bundle if isinstance(bundle, dict) else {}
             mime = next((m for m in _IMAGE_MIME if m in bundle), None)
             data = _text(bundle[mime]) if mime else None
@@ -255,8 +301,9 @@ class _FeedbackRenderer(IPythonRenderer):
     """nbconvert's markdown renderer with images that load nothing from outside the notebook."""
 
     def __init__(self, images, attachments):
-        super().__init__(escape=False, allow_harmful_protocols=False, exclude_anchor_links=True,
-                         attachments=attachments)
+        super().__init__(
+            escape=False, allow_harmful_protocols=False, exclude_anchor_links=True, attachments=attachments
+        )
         self.images = images
 
     def image(self, text, url, title=None):
@@ -282,8 +329,9 @@ class SanitizeMarkdown(Preprocessor):
     def preprocess(self, nb, resources):
         self.images = _Images(self.max_images, self.max_image_bytes)
         self.rendered = 0
-        self.sanitizer = SanitizeHTML(tags=ALLOWED_TAGS, attributes=_allowed_attribute, strip=False,
-                                      strip_comments=True, parent=self)
+        self.sanitizer = SanitizeHTML(
+            tags=ALLOWED_TAGS, attributes=_allowed_attribute, strip=False, strip_comments=True, parent=self
+        )
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
@@ -313,8 +361,10 @@ class SanitizeMarkdown(Preprocessor):
 
 def _as_text(source, why):
     """A cell shown as plain, escaped text, with the reason."""
-    return _block(f"<p><em>{html.escape(f'Shown as plain text: {why}.', quote=False)}</em></p>"
-                  f"<pre>{html.escape(source, quote=False)}</pre>")
+    return _block(
+        f"<p><em>{html.escape(f'Shown as plain text: {why}.', quote=False)}</em></p>"
+        f"<pre>{html.escape(source, quote=False)}</pre>"
+    )
 
 
 def _block(sanitized):

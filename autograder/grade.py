@@ -10,6 +10,7 @@ more, then marked as an error, and the batch goes on. Only this process writes r
 Results in OUT/results/ are reused by a later run only if their HMAC, made with a key kept
 outside OUT (.work/grader.key), verifies for the submission and tests as they are now.
 """
+
 import csv
 import hashlib
 import hmac
@@ -40,10 +41,10 @@ COLUMNS = ["student", "assignment", "score", "max_score", "pending_manual", "sta
 
 # The worker program; tests put a fake one in its place. Its arguments follow: OUT --slot K --assignments A,B
 WORKER = [sys.executable, "-m", "autograder.worker"]
-MARGIN_SECONDS = 60    # on top of an assignment's wall time: kernel start-up, nbgrader's own work
+MARGIN_SECONDS = 60  # on top of an assignment's wall time: kernel start-up, nbgrader's own work
 STARTUP_SECONDS = 300  # a new worker first builds its nbgrader course (until it says it is ready)
-EXIT_SECONDS = 30      # a worker told there is no more work must be gone by then
-TRIES = 2              # a submission that stops two workers is marked as an error
+EXIT_SECONDS = 30  # a worker told there is no more work must be gone by then
+TRIES = 2  # a submission that stops two workers is marked as an error
 
 WORKER_STOPPED = "error: the grading worker stopped while grading this submission (see logs/)"
 UNSAFE_NOTE = "graded WITHOUT a sandbox (--unsafe-no-sandbox)"
@@ -128,14 +129,17 @@ def _sandbox_or_refuse(unsafe_no_sandbox):
     """True when kernels will be sandboxed; False when the caller explicitly accepted none."""
     try:
         from autograder import sandbox
+
         reason = sandbox.unavailable()
     except ImportError as e:
         reason = f"the sandbox module is missing ({e})"
     if reason is None:
         return True
     if not unsafe_no_sandbox:
-        raise SystemExit(f"cannot grade: {reason}. Install bubblewrap (apt-get install bubblewrap) "
-                         "or pass --unsafe-no-sandbox to grade without a sandbox")
+        raise SystemExit(
+            f"cannot grade: {reason}. Install bubblewrap (apt-get install bubblewrap) "
+            "or pass --unsafe-no-sandbox to grade without a sandbox"
+        )
     print(f"warning: {reason}; grading WITHOUT a sandbox (--unsafe-no-sandbox)", file=sys.stderr)
     return False
 
@@ -171,8 +175,18 @@ def _intake_all(submissions, staging, out, force, key, sandboxed):
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_text(json.dumps(s._notebook))
         engine = reference_engine(s.assignment)
-        tasks.append((s, {"student": s.student, "assignment": s.assignment, "notebook": str(staged),
-                          "engine": str(engine) if engine else None, "sandbox": sandboxed}))
+        tasks.append(
+            (
+                s,
+                {
+                    "student": s.student,
+                    "assignment": s.assignment,
+                    "notebook": str(staged),
+                    "engine": str(engine) if engine else None,
+                    "sandbox": sandboxed,
+                },
+            )
+        )
     return tasks
 
 
@@ -190,8 +204,12 @@ def _reuse(out, s, key, sandboxed):
         return False
     try:
         row = json.loads(cached.read_text())
-        valid = (isinstance(row, dict) and isinstance(row.get("sig"), str) and isinstance(row.get("input"), str)
-                 and hmac.compare_digest(row["sig"], _sign(row, key, row["input"])))
+        valid = (
+            isinstance(row, dict)
+            and isinstance(row.get("sig"), str)
+            and isinstance(row.get("input"), str)
+            and hmac.compare_digest(row["sig"], _sign(row, key, row["input"]))
+        )
     except (OSError, ValueError, TypeError):
         valid = False
     if not valid or (row.get("student"), row.get("assignment")) != (s.student, s.assignment):
@@ -231,8 +249,13 @@ def _run_workers(todo, out, jobs, progress, key, sandboxed):
     waiting = deque(t for _, t in _longest_first(todo))
     aids = sorted({s.assignment for s, _ in todo})
     budget = {aid: limits(aid)["wall_seconds"] + MARGIN_SECONDS for aid in aids}
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     (out / "logs").mkdir(exist_ok=True)
     events = queue.Queue()
     slots = [_Slot(k) for k in range(max(1, min(jobs, len(todo))))]
@@ -262,9 +285,16 @@ def _run_workers(todo, out, jobs, progress, key, sandboxed):
         say(slot, f"starting a worker for slot {slot.k}")
         slot.gen += 1
         slot.ready, slot.fatal = False, None
-        slot.proc = subprocess.Popen(WORKER + [str(out), "--slot", str(slot.k), "--assignments", ",".join(aids)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=slot.log,
-                                     text=True, env=env, cwd=ROOT, start_new_session=True)
+        slot.proc = subprocess.Popen(
+            WORKER + [str(out), "--slot", str(slot.k), "--assignments", ",".join(aids)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=slot.log,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         threading.Thread(target=_pump, args=(slot.proc, slot.k, slot.gen, events), daemon=True).start()
         give(slot, task)
 
@@ -307,7 +337,11 @@ def _run_workers(todo, out, jobs, progress, key, sandboxed):
     def failed(slot, why):
         """The worker of `slot` died or stalled: kill it, then retry or give up its task."""
         task, fatal = slot.task, slot.fatal
-        say(slot, f"worker pid {slot.proc.pid} {why}" + (f" while grading {task['student']}/{task['assignment']}" if task else ""))
+        say(
+            slot,
+            f"worker pid {slot.proc.pid} {why}"
+            + (f" while grading {task['student']}/{task['assignment']}" if task else ""),
+        )
         retire(slot, kill=True)
         if task is None:
             next_task = waiting.popleft() if waiting else None
@@ -404,7 +438,8 @@ def _row_problem(row):
         return "pending must be a number and status a string"
     tests = row.get("tests")
     if not isinstance(tests, dict) or not all(
-            isinstance(v, list) and len(v) == 2 and all(isinstance(x, number) for x in v) for v in tests.values()):
+        isinstance(v, list) and len(v) == 2 and all(isinstance(x, number) for x in v) for v in tests.values()
+    ):
         return "tests must map grade ids to [score, max_score]"
     if not all(isinstance(row.get(k, []), list) for k in ("manual", "awaiting", "notes")):
         return "manual, awaiting and notes must be lists"
@@ -433,8 +468,15 @@ def _kill_tree(proc):
 
 def _error_row(task, status):
     aid = task["assignment"]
-    return {"student": task["student"], "assignment": aid, "score": 0.0, "max_score": _max_score(aid),
-            "pending": 0.0, "tests": {}, "status": status}
+    return {
+        "student": task["student"],
+        "assignment": aid,
+        "score": 0.0,
+        "max_score": _max_score(aid),
+        "pending": 0.0,
+        "tests": {},
+        "status": status,
+    }
 
 
 def _max_score(aid):
@@ -514,12 +556,16 @@ def _apply_manual_grades(submissions, path):
         student, aid, gid, points = ((e.get(k) or "").strip() for k in ("student", "assignment", "grade_id", "points"))
         s = by_key.get((student, aid))
         if s is None:
-            print(f"warning: {path.name} line {line}: no graded submission of {aid or '?'} by {student or '?'}; ignored",
-                  file=sys.stderr)
+            print(
+                f"warning: {path.name} line {line}: no graded submission of {aid or '?'} by {student or '?'}; ignored",
+                file=sys.stderr,
+            )
             continue
         what = f"manual grade for {gid or f'line {line}'} ignored"
         if None in e or any(e.get(k) is None for k in ("student", "assignment", "grade_id", "points")):
-            s.notes.append(f"{what}: line {line} of {path.name} does not have the 4 columns student,assignment,grade_id,points")
+            s.notes.append(
+                f"{what}: line {line} of {path.name} does not have the 4 columns student,assignment,grade_id,points"
+            )
             continue
         if s.status != "graded":
             s.notes.append(f"{what}: the submission was not graded ({s.status})")
@@ -553,8 +599,17 @@ def write_csv(submissions, path):
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         for s in sorted(submissions, key=lambda s: (s.student, s.assignment or "", str(s.path))):
-            writer.writerow([s.student, s.assignment or "", f"{s.score:g}", f"{s.max_score:g}",
-                             f"{s.pending:g}", s.status, "; ".join(s.notes)])
+            writer.writerow(
+                [
+                    s.student,
+                    s.assignment or "",
+                    f"{s.score:g}",
+                    f"{s.max_score:g}",
+                    f"{s.pending:g}",
+                    s.status,
+                    "; ".join(s.notes),
+                ]
+            )
 
 
 def table(submissions):
@@ -568,6 +623,8 @@ def table(submissions):
     flagged = [s for s in submissions if s.status.startswith("review: ")]
     if flagged:
         lines += ["", f"To review ({len(flagged)}): the score stands; read the answer cells named"]
-        lines += [f"  {s.student} {s.assignment}: {', '.join(n[8:] for n in s.notes if n.startswith('review: '))}"
-                  for s in sorted(flagged, key=lambda s: (s.student, s.assignment))]
+        lines += [
+            f"  {s.student} {s.assignment}: {', '.join(n[8:] for n in s.notes if n.startswith('review: '))}"
+            for s in sorted(flagged, key=lambda s: (s.student, s.assignment))
+        ]
     return "\n".join(lines)

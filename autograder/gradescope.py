@@ -26,6 +26,7 @@ assertion message), never a hidden test's source.
 Set AUTOGRADER_ROOT to run `run_autograder` on a folder laid out like Gradescope's
 (`source/`, `submission/`, `results/`) instead of /autograder.
 """
+
 import html
 import json
 import re
@@ -119,7 +120,9 @@ def bundle(assignment_ids, out_zip):
     out_zip = Path(out_zip)
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as z:
-        _add(z, "setup.sh", SETUP_SH.replace("{torch}", _torch_requirement()).replace("{index}", TORCH_CPU_INDEX), 0o755)
+        _add(
+            z, "setup.sh", SETUP_SH.replace("{torch}", _torch_requirement()).replace("{index}", TORCH_CPU_INDEX), 0o755
+        )
         _add(z, "run_autograder", RUN_AUTOGRADER, 0o755)
         _add(z, CONFIG, json.dumps({"assignments": assignment_ids}, indent=1) + "\n", 0o644)
         for name, path in files.items():
@@ -150,6 +153,7 @@ def _torch_requirement():
 
 
 # ---- grading one Gradescope submission -------------------------------------------------------
+
 
 def run(root):
     """Grade `root`/submission with the course's grader; write `root`/results/results.json.
@@ -185,11 +189,14 @@ def run(root):
             raise SystemExit(
                 "cannot grade: this image allows no sandbox for the student's notebook, and it is never "
                 f"run without one (bubblewrap: {sandbox.unavailable('full')}; separate user: "
-                f"{sandbox.unavailable('uid')}). Nothing was graded and no results.json was written.")
+                f"{sandbox.unavailable('uid')}). Nothing was graded and no results.json was written."
+            )
         os.environ[sandbox.LEVEL_VAR] = level
         results = _results(root / "submission", expected)
-        said = {"full": "Sandbox: bubblewrap",
-                "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}[level]
+        said = {
+            "full": "Sandbox: bubblewrap",
+            "uid": "Sandbox: separate user only (this image does not allow bubblewrap)",
+        }[level]
         results["output"] = f"{results['output']}\n{said}" if results["output"] else said
         results["execution_time"] = round(time.monotonic() - started)
         (root / "results").mkdir(parents=True, exist_ok=True)
@@ -205,8 +212,11 @@ def run(root):
 
 
 def _results(submission, expected):
-    notebooks = sorted(p for p in submission.rglob("*.ipynb")
-                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(submission).parts))
+    notebooks = sorted(
+        p
+        for p in submission.rglob("*.ipynb")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(submission).parts)
+    )
     if not notebooks:
         found = sorted(p.name for p in submission.rglob("*") if p.is_file())
         where = f" (found: {', '.join(found[:10])})" if found else ""
@@ -246,7 +256,9 @@ def _results(submission, expected):
         lines += [f"  {s.path.name}: {s.status}" for s in candidates if s is not chosen]
         manual = _manual_cells(aid)
         if manual:
-            lines.append(f"  {sum(_points(aid).get(g, 0) for g in manual):g} more points of written answers are graded by hand")
+            lines.append(
+                f"  {sum(_points(aid).get(g, 0) for g in manual):g} more points of written answers are graded by hand"
+            )
         tests += _tests(aid, chosen, messages[aid], manual, prefix=len(expected) > 1)
     lines += problems
     for number, test in enumerate(tests, 1):
@@ -269,21 +281,34 @@ def _tests(aid, sub, messages, manual, prefix):
             output = f"Not graded: {sub.status}"
         else:
             output = messages.get(gid) or ("Passed." if passed else "Failed.")
-        tests.append({"name": f"{aid}: {gid}" if prefix else gid, "score": got, "max_score": most,
-                      "status": "passed" if passed else "failed", "output": output})
+        tests.append(
+            {
+                "name": f"{aid}: {gid}" if prefix else gid,
+                "score": got,
+                "max_score": most,
+                "status": "passed" if passed else "failed",
+                "output": output,
+            }
+        )
     return tests
 
 
 def _points(aid):
     """{grade_id: points} of the graded cells of the released notebook."""
-    return {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"].get("points", 0))
-            for c in released(aid) if c["metadata"]["nbgrader"].get("grade")}
+    return {
+        c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"].get("points", 0))
+        for c in released(aid)
+        if c["metadata"]["nbgrader"].get("grade")
+    }
 
 
 def _manual_cells(aid):
     """Grade ids of written answers: graded by hand, not by the autograder."""
-    return {c["metadata"]["nbgrader"]["grade_id"] for c in released(aid)
-            if c["metadata"]["nbgrader"].get("grade") and c["metadata"]["nbgrader"].get("solution")}
+    return {
+        c["metadata"]["nbgrader"]["grade_id"]
+        for c in released(aid)
+        if c["metadata"]["nbgrader"].get("grade") and c["metadata"]["nbgrader"].get("solution")
+    }
 
 
 _CELL = re.compile(r'<a name="([^"]+)"></a>(.*?)(?=<div class="cell |\Z)', re.S)

@@ -7,6 +7,7 @@ Each submitted cell is matched to the released notebook by its grade_id, else by
 and position, and given the released cell's metadata back. An ambiguous match is reported,
 not guessed.
 """
+
 import json
 import re
 from dataclasses import dataclass, field
@@ -79,7 +80,8 @@ def _content_match(nb, aid):
     ids = {_nbgrader(c).get("grade_id") for c in nb["cells"]}
     texts = {_source(c).strip() for c in nb["cells"]}
     return sum(
-        1 for r in released(aid)
+        1
+        for r in released(aid)
         if _nbgrader(r).get("locked") and (_nbgrader(r)["grade_id"] in ids or _source(r).strip() in texts)
     )
 
@@ -111,8 +113,11 @@ def intake(path, known=None):
 
 def _anchors(cell):
     """Lines that identify an answer cell: its given lines, not the stub's placeholder."""
-    return {line.strip() for line in _source(cell).splitlines()
-            if line.strip() and line.strip() not in ("# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE")}
+    return {
+        line.strip()
+        for line in _source(cell).splitlines()
+        if line.strip() and line.strip() not in ("# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE")
+    }
 
 
 def restore_metadata(nb, aid, notes):
@@ -129,7 +134,9 @@ def restore_metadata(nb, aid, notes):
     for r in release:  # unmatched locked cells: by identical text
         gid = _nbgrader(r)["grade_id"]
         if gid not in match:
-            same = [i for i, c in enumerate(cells) if i not in match.values() and _source(c).strip() == _source(r).strip()]
+            same = [
+                i for i, c in enumerate(cells) if i not in match.values() and _source(c).strip() == _source(r).strip()
+            ]
             if same:
                 match[gid] = same[0]
     for r in release:  # unmatched answer cells: by the given lines they keep, between their neighbours
@@ -138,8 +145,11 @@ def restore_metadata(nb, aid, notes):
             continue
         lo, hi = _window(release, gid, match, len(cells))
         anchors = _anchors(r)
-        scored = [(len(anchors & _anchors(cells[i])), i) for i in range(lo, hi)
-                  if i not in match.values() and cells[i].get("cell_type") == r["cell_type"]]
+        scored = [
+            (len(anchors & _anchors(cells[i])), i)
+            for i in range(lo, hi)
+            if i not in match.values() and cells[i].get("cell_type") == r["cell_type"]
+        ]
         best = max((s for s, _ in scored), default=0)
         winners = [i for s, i in scored if s == best]
         if best and len(winners) == 1:
@@ -171,5 +181,5 @@ def _window(release, gid, match, n):
     order = [_nbgrader(r)["grade_id"] for r in release]
     k = order.index(gid)
     before = [match[g] for g in order[:k] if g in match]
-    after = [match[g] for g in order[k + 1:] if g in match]
+    after = [match[g] for g in order[k + 1 :] if g in match]
     return (max(before) + 1 if before else 0), (min(after) if after else n)

@@ -1,6 +1,7 @@
 """Lessons are committed with their outputs, so the course reads well on GitHub. Outputs are
 made only by `python -m autograder lessons`, which stamps each notebook with a digest of the
 sources it ran; a test fails when a lesson's sources changed after its outputs were made."""
+
 import hashlib
 import shutil
 import tempfile
@@ -22,8 +23,9 @@ def run_alone(path, timeout=120):
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(path, Path(tmp) / Path(path).name)
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": tmp}}).execute()
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", record_timing=False, resources={"metadata": {"path": tmp}}
+        ).execute()
     return nb
 
 

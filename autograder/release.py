@@ -1,4 +1,5 @@
 """The student-facing tree: what goes into the public student repository."""
+
 import shutil
 import tomllib
 from pathlib import Path
@@ -95,30 +96,41 @@ def student_repo():
 def placeholder_badges():
     """The notebooks to release whose Colab badges still name the placeholder repository."""
     marker = f"colab.research.google.com/github/{PLACEHOLDER_REPO}/".lower()
-    return sorted(p for folder in RELEASED if folder.exists() for p in folder.rglob("*.ipynb")
-                  if ".ipynb_checkpoints" not in p.parts and marker in p.read_text().lower())
+    return sorted(
+        p
+        for folder in RELEASED
+        if folder.exists()
+        for p in folder.rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts and marker in p.read_text().lower()
+    )
 
 
 def placeholder_problem():
     """Why the Colab badges of the student tree would open the placeholder repository, or None."""
     repo = student_repo()
     if repo.strip().lower() == PLACEHOLDER_REPO.lower():
-        return (f"{SETTING} is still the placeholder {PLACEHOLDER_REPO!r}, so every \"Open in Colab\" "
-                f"badge would point at a repository that is not yours: set it to your student "
-                f"repository (OWNER/NAME) and run `make build`")
+        return (
+            f'{SETTING} is still the placeholder {PLACEHOLDER_REPO!r}, so every "Open in Colab" '
+            f"badge would point at a repository that is not yours: set it to your student "
+            f"repository (OWNER/NAME) and run `make build`"
+        )
     stale = placeholder_badges()
     if stale:
-        return (f"{len(stale)} notebook(s), such as {stale[0].relative_to(ROOT)}, still have Colab badges "
-                f"pointing at the placeholder {PLACEHOLDER_REPO!r}, although {SETTING} is {repo!r}: "
-                f"run `make build` to point them at {repo!r}")
+        return (
+            f"{len(stale)} notebook(s), such as {stale[0].relative_to(ROOT)}, still have Colab badges "
+            f"pointing at the placeholder {PLACEHOLDER_REPO!r}, although {SETTING} is {repo!r}: "
+            f"run `make build` to point them at {repo!r}"
+        )
     return None
 
 
 def placeholder_warning():
     """One line for `build`, when the configured repository is still the placeholder; else None."""
     if student_repo().strip().lower() == PLACEHOLDER_REPO.lower():
-        return (f"warning: the Colab badges point at the placeholder {PLACEHOLDER_REPO}; set {SETTING} "
-                f"before `release` (it refuses until then)")
+        return (
+            f"warning: the Colab badges point at the placeholder {PLACEHOLDER_REPO}; set {SETTING} "
+            f"before `release` (it refuses until then)"
+        )
     return None
 
 
@@ -131,8 +143,10 @@ def release(out, allow_placeholder=False):
         raise FileExistsError(f"{out} is not empty")
     problem = None if allow_placeholder else placeholder_problem()
     if problem:
-        raise PlaceholderRepo(f"refusing to write the student tree: {problem}. "
-                              f"(--allow-placeholder writes it anyway, for a local try-out only.)")
+        raise PlaceholderRepo(
+            f"refusing to write the student tree: {problem}. "
+            f"(--allow-placeholder writes it anyway, for a local try-out only.)"
+        )
     for folder in RELEASED:
         if folder.exists():
             shutil.copytree(folder, out / folder.name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))

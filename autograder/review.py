@@ -16,46 +16,139 @@ still hide a lookup behind data the code builds at run time from innocent parts;
 catch the direct routes and the usual obfuscations (computed getattr names, dunder strings,
 aliases of dangerous modules defined by the setup cell, private attributes of modules).
 """
+
 import ast
 import json
 import re
 import warnings
-from functools import lru_cache
+from functools import cache
 
 from autograder.course import SOLUTIONS
 
 DEFAULT_ALLOWED_IMPORTS = ("math", "random")
 
 # Modules that give access to the interpreter, the process, files or the network.
-DANGEROUS_MODULES = frozenset({
-    "sys", "inspect", "gc", "ctypes", "os", "subprocess", "builtins", "importlib", "signal",
-    "threading", "_thread", "multiprocessing", "socket", "io", "pathlib", "shutil", "pickle",
-    "marshal", "runpy", "tempfile", "types", "asyncio", "concurrent", "faulthandler", "atexit",
-    "resource", "pty", "urllib", "http", "requests", "webbrowser",
-})
+DANGEROUS_MODULES = frozenset(
+    {
+        "sys",
+        "inspect",
+        "gc",
+        "ctypes",
+        "os",
+        "subprocess",
+        "builtins",
+        "importlib",
+        "signal",
+        "threading",
+        "_thread",
+        "multiprocessing",
+        "socket",
+        "io",
+        "pathlib",
+        "shutil",
+        "pickle",
+        "marshal",
+        "runpy",
+        "tempfile",
+        "types",
+        "asyncio",
+        "concurrent",
+        "faulthandler",
+        "atexit",
+        "resource",
+        "pty",
+        "urllib",
+        "http",
+        "requests",
+        "webbrowser",
+    }
+)
 
 # Names whose mere use in an answer is a reason: the shell, modules of the interpreter or the
 # process (if some given cell imported them), and builtins that run code, open files or reach
 # the namespace or the interpreter.
-FORBIDDEN_NAMES = frozenset({
-    "get_ipython", "sys", "inspect", "gc", "ctypes", "os", "subprocess", "builtins", "__builtins__",
-    "importlib", "signal", "threading", "multiprocessing", "socket",
-    "open", "globals", "locals", "exec", "eval", "compile", "__import__", "breakpoint",
-    "__loader__", "__spec__", "__build_class__",
-    "In", "Out", "_ih", "_oh", "_dh",  # IPython's history of inputs and outputs
-})
+FORBIDDEN_NAMES = frozenset(
+    {
+        "get_ipython",
+        "sys",
+        "inspect",
+        "gc",
+        "ctypes",
+        "os",
+        "subprocess",
+        "builtins",
+        "__builtins__",
+        "importlib",
+        "signal",
+        "threading",
+        "multiprocessing",
+        "socket",
+        "open",
+        "globals",
+        "locals",
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "breakpoint",
+        "__loader__",
+        "__spec__",
+        "__build_class__",
+        "In",
+        "Out",
+        "_ih",
+        "_oh",
+        "_dh",  # IPython's history of inputs and outputs
+    }
+)
 _HISTORY = re.compile(r"^_i{1,3}\d*$")  # _i, _ii, _iii, _i12: earlier inputs
 
 # Attributes that lead from any object to code, frames, namespaces or every class in the process.
-FORBIDDEN_ATTRS = frozenset({
-    "__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__", "__base__", "__bases__",
-    "__mro__", "__self__", "__func__", "__defaults__", "__kwdefaults__", "__loader__", "__spec__",
-    "__import__", "__traceback__", "__getattribute__", "__setattr__", "__delattr__", "__reduce__",
-    "__reduce_ex__", "__wrapped__",
-    "f_back", "f_locals", "f_globals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
-    "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code",
-    "co_consts", "co_code", "co_names", "co_varnames", "func_globals",
-})
+FORBIDDEN_ATTRS = frozenset(
+    {
+        "__code__",
+        "__globals__",
+        "__closure__",
+        "__builtins__",
+        "__subclasses__",
+        "__base__",
+        "__bases__",
+        "__mro__",
+        "__self__",
+        "__func__",
+        "__defaults__",
+        "__kwdefaults__",
+        "__loader__",
+        "__spec__",
+        "__import__",
+        "__traceback__",
+        "__getattribute__",
+        "__setattr__",
+        "__delattr__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__wrapped__",
+        "f_back",
+        "f_locals",
+        "f_globals",
+        "f_builtins",
+        "f_code",
+        "f_trace",
+        "tb_frame",
+        "tb_next",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "cr_code",
+        "ag_frame",
+        "ag_code",
+        "co_consts",
+        "co_code",
+        "co_names",
+        "co_varnames",
+        "func_globals",
+    }
+)
 _DUNDER_ATTRS = sorted(a for a in FORBIDDEN_ATTRS if a.startswith("__"))
 
 ATTR_FUNCTIONS = ("getattr", "setattr", "delattr")
@@ -72,7 +165,7 @@ def _nbgrader(cell):
     return nbg if isinstance(nbg, dict) else {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _source_notebook(assignment):
     path = SOLUTIONS / f"{assignment}.ipynb"
     return json.loads(path.read_text()) if path.exists() else {"cells": [], "metadata": {}}
@@ -86,7 +179,7 @@ def allowed_imports(assignment):
     return frozenset(allowed if isinstance(allowed, list) else DEFAULT_ALLOWED_IMPORTS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _setup(assignment):
     """What the locked setup cell of the source notebook defines: {name: kind} with kind 'module:X'
     for an import of module X, 'def' for a function or class, 'value' for anything else."""
@@ -135,6 +228,7 @@ def _python(source):
     try:
         if _transformer is None:
             from IPython.core.inputtransformer2 import TransformerManager
+
             _transformer = TransformerManager()
         return _transformer.transform_cell(source), True
     except Exception:  # no IPython, or input it cannot transform
@@ -340,8 +434,12 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node):
         func = node.func
-        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
-                and isinstance(func.value.func, ast.Name) and func.value.func.id == "get_ipython"):
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name)
+            and func.value.func.id == "get_ipython"
+        ):
             if func.attr in _SHELL:
                 self.reasons.add("uses a shell command")
             elif func.attr in _MAGIC:

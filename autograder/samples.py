@@ -1,5 +1,6 @@
 """Sample submissions made from the release: the reference answers, the untouched stub, and a
 catalogue of realistic bugs, each of which must lose points on the test it breaks."""
+
 import json
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from autograder.bugs import BUGS
 from autograder.course import SOLUTIONS, assignments, release_path
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
 
 def _answers(aid):
     """The reference answer of every solution cell, markers removed, by grade_id."""
@@ -18,6 +20,7 @@ def _answers(aid):
             lines = [line for line in source.splitlines(keepends=True) if line.strip() not in (BEGIN, END)]
             answers[meta["grade_id"]] = "".join(lines)
     return answers
+
 
 def filled(aid, bug=None):
     """The release notebook of `aid` with the reference answers typed in, as a student would,
@@ -33,6 +36,7 @@ def filled(aid, bug=None):
         if grade_id in answers:
             cell["source"] = answers[grade_id]
     return nb
+
 
 def write_samples(dest):
     """Write dest/STUDENT/ASSIGNMENT.ipynb for the reference, the stub and every bug."""

@@ -25,6 +25,7 @@ MICROGRAD_SANDBOX_LEVEL environment variable ("full" or "uid") picks the level o
 made without an explicit `level`, and the level `unavailable()` answers for (Gradescope's
 run_autograder sets it to what `best_level()` found before it grades).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -65,11 +66,12 @@ LOCK_WAIT_SECONDS = 900
 @dataclass(frozen=True)
 class Limits:
     """What one notebook may use; memory, pids and CPU count the whole process tree."""
-    memory_mb: int = 2048      # whole process tree
-    pids: int = 64             # processes+threads of the tree
-    cpu_seconds: int = 600     # CPU time of the whole tree (cgroup cpuacct, or summed by the watchdog)
-    file_mb: int = 64          # largest file it may write (RLIMIT_FSIZE)
-    disk_mb: int = 256         # size cap of its scratch filesystems (work folder and /tmp are tmpfs with --size)
+
+    memory_mb: int = 2048  # whole process tree
+    pids: int = 64  # processes+threads of the tree
+    cpu_seconds: int = 600  # CPU time of the whole tree (cgroup cpuacct, or summed by the watchdog)
+    file_mb: int = 64  # largest file it may write (RLIMIT_FSIZE)
+    disk_mb: int = 256  # size cap of its scratch filesystems (work folder and /tmp are tmpfs with --size)
 
 
 def _tool(name: str) -> str | None:
@@ -170,8 +172,7 @@ def _bwrap_unavailable() -> str | None:
     except OSError:
         pass
     # Namespaces can still be refused (a container's seccomp profile, AppArmor): try one.
-    probe = [*_drop_privileges(PROBE_UID), _tool("bwrap"), *_bwrap_base(),
-             *_system_binds(), "--", "/bin/true"]
+    probe = [*_drop_privileges(PROBE_UID), _tool("bwrap"), *_bwrap_base(), *_system_binds(), "--", "/bin/true"]
     if any(_needs_detour(d) for d in _python_dirs()):
         probe = [_tool("unshare"), "--mount", "--propagation", "private", *probe]
     try:
@@ -206,10 +207,16 @@ def _uid_unavailable() -> str | None:
             detours[d] = tmp / f"ro-{i}"
             detours[d].mkdir()
         # The same launcher a kernel gets, for an interpreter that imports something of the venv's.
-        probe = _uid_launcher(PROBE_UID, Limits(), [], detours, "/", {"PATH": "/usr/bin:/bin"},
-                              [sys.executable, "-I", "-c", "import encodings, site"])
-        run = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/",
-                             env={"PATH": "/usr/bin:/bin"})
+        probe = _uid_launcher(
+            PROBE_UID,
+            Limits(),
+            [],
+            detours,
+            "/",
+            {"PATH": "/usr/bin:/bin"},
+            [sys.executable, "-I", "-c", "import encodings, site"],
+        )
+        run = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/", env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"cannot start Python as uid {PROBE_UID}: {e}"
     finally:
@@ -217,8 +224,10 @@ def _uid_unavailable() -> str | None:
     if run.returncode:
         last = (run.stderr.strip().splitlines() or ["?"])[-1]
         if any(_needs_detour(d) for d in _python_dirs()) and "unshare" in last:
-            return (f"Python ({', '.join(detours)}) is not reachable by other users and "
-                    f"a private mount namespace is refused: {last}")
+            return (
+                f"Python ({', '.join(detours)}) is not reachable by other users and "
+                f"a private mount namespace is refused: {last}"
+            )
         return f"cannot start Python as uid {PROBE_UID}: {last}"
     return None
 
@@ -240,15 +249,27 @@ def _drop_privileges(uid: int, die_with_parent: bool = False) -> list[str]:
     if os.geteuid() != 0:
         return []
     death = ["--pdeathsig", "KILL"] if die_with_parent and _setpriv_has_pdeathsig() else []
-    return [_tool("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-            "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", *death, "--"]
+    return [
+        _tool("setpriv"),
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--ambient-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        *death,
+        "--",
+    ]
 
 
 @functools.cache
 def _setpriv_has_pdeathsig() -> bool:  # util-linux 2.33 or newer
     try:
-        return "--pdeathsig" in subprocess.run([_tool("setpriv"), "--help"], capture_output=True,
-                                               text=True, timeout=10).stdout
+        return (
+            "--pdeathsig"
+            in subprocess.run([_tool("setpriv"), "--help"], capture_output=True, text=True, timeout=10).stdout
+        )
     except (OSError, TypeError, subprocess.TimeoutExpired):
         return False
 
@@ -292,15 +313,33 @@ def _uncover_steps(detours: dict[str, Path]) -> list[str]:
     return steps
 
 
-def _uid_launcher(uid: int, limits: "Limits", procs_files: list[Path], detours: dict[str, Path],
-                  workdir: str, env: dict[str, str], kernel_cmd: list[str]) -> list[str]:
+def _uid_launcher(
+    uid: int,
+    limits: Limits,
+    procs_files: list[Path],
+    detours: dict[str, Path],
+    workdir: str,
+    env: dict[str, str],
+    kernel_cmd: list[str],
+) -> list[str]:
     """Level "uid": the command that runs `kernel_cmd` as `uid` in `workdir` with only `env`."""
     # RLIMIT_NPROC counts the tasks of the uid, which are all this sandbox's: a cap at fork time.
     # Beside a pids cgroup it sits one above, so that the cgroup (which counts its refusals) refuses first.
     nproc = limits.pids + (1 if procs_files else 0)
-    cmd = [_tool("prlimit"), f"--fsize={limits.file_mb * 2**20}", "--core=0", f"--nproc={nproc}", "--",
-           *_drop_privileges(uid, die_with_parent=True),
-           _tool("env"), "-i", f"--chdir={workdir}", "--", *(f"{k}={v}" for k, v in env.items()), *kernel_cmd]
+    cmd = [
+        _tool("prlimit"),
+        f"--fsize={limits.file_mb * 2**20}",
+        "--core=0",
+        f"--nproc={nproc}",
+        "--",
+        *_drop_privileges(uid, die_with_parent=True),
+        _tool("env"),
+        "-i",
+        f"--chdir={workdir}",
+        "--",
+        *(f"{k}={v}" for k, v in env.items()),
+        *kernel_cmd,
+    ]
     return _launcher(_join_steps(procs_files) + _uncover_steps(detours), bool(detours), cmd)
 
 
@@ -341,8 +380,9 @@ def _hold_uid(uid: int, exclusive: bool) -> int:
     it shared (it never acts on the whole uid), level "uid" exclusive (its close() kills, and its
     watchdog counts, every process of the uid): two graders on one machine that use the same
     slot never kill or count each other's kernels. Waits up to LOCK_WAIT_SECONDS."""
-    fd = os.open(os.path.join(_lock_dir(), f"uid-{uid}.lock"),
-                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = os.open(
+        os.path.join(_lock_dir(), f"uid-{uid}.lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+    )
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
@@ -392,7 +432,7 @@ class _Cgroups:
         raise OSError("no usable cgroup hierarchy")
 
     @classmethod
-    def create(cls, name: str, limits: Limits) -> "_Cgroups":
+    def create(cls, name: str, limits: Limits) -> _Cgroups:
         """Make the cgroups and set the limits; OSError (and nothing left behind) if we may not."""
         version, own = cls._own()
         made = cls(version, {})
@@ -453,8 +493,11 @@ class _Cgroups:
             return f"the notebook used more than {limits.memory_mb} MB of memory"
         if self._stat("pids" if v1 else "", "pids.events", "max"):
             return f"the notebook started more than {limits.pids} processes"
-        cpu = (int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9 if v1
-               else self._stat("", "cpu.stat", "usage_usec") / 1e6)
+        cpu = (
+            int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+            if v1
+            else self._stat("", "cpu.stat", "usage_usec") / 1e6
+        )
         if cpu > limits.cpu_seconds:
             return f"the notebook used more than {limits.cpu_seconds} s of CPU time"
         return None
@@ -502,12 +545,11 @@ def _dead(p: psutil.Process) -> bool:
 class _SandboxKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel process is launched through its Sandbox."""
 
-    sandbox: "Sandbox"
+    sandbox: Sandbox
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         # Always the grader's own interpreter: only its install and venv are bound inside.
-        return [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
-                *(extra_arguments or [])]
+        return [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
 
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
@@ -522,8 +564,7 @@ class _SandboxKernelManager(AsyncKernelManager):
             with open(self.sandbox.log, "ab") as log:
                 # Own stdout/stderr: an IPython kernel keeps writing to what it inherits, and the
                 # grader's stdout carries result rows. The launcher gets no secrets in its env.
-                kw.update(env={"PATH": "/usr/bin:/bin"}, cwd="/", stdout=log, stderr=log,
-                          pass_fds=fds, close_fds=True)
+                kw.update(env={"PATH": "/usr/bin:/bin"}, cwd="/", stdout=log, stderr=log, pass_fds=fds, close_fds=True)
                 await super()._async_launch_kernel(cmd, **kw)
         finally:
             for fd in fds:
@@ -555,10 +596,16 @@ class Sandbox:
     (pyenv under /root: there a tmpfs covers that folder with only the way to Python in it).
     """
 
-    WORKDIR = "/home/student"   # the kernel's cwd and HOME inside the sandbox (level "full")
+    WORKDIR = "/home/student"  # the kernel's cwd and HOME inside the sandbox (level "full")
 
-    def __init__(self, files: dict[str, Path], limits: Limits, slot: int = 0,
-                 env: dict[str, str] | None = None, level: str | None = None):
+    def __init__(
+        self,
+        files: dict[str, Path],
+        limits: Limits,
+        slot: int = 0,
+        env: dict[str, str] | None = None,
+        level: str | None = None,
+    ):
         level = _level(level)
         if level not in LEVELS:
             raise ValueError(f"sandbox level must be one of {LEVELS} ({LEVEL_VAR}), not {level!r}")
@@ -603,7 +650,7 @@ class Sandbox:
         fresh for each kernel start ("" before the first)."""
         return self._workdir
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -615,9 +662,13 @@ class Sandbox:
         It is an AsyncKernelManager (a KernelManager subclass), because nbclient drives its client
         asynchronously. The kernel's own stdout/stderr (and bwrap's errors) go to `self.log`."""
         self._kms += 1
-        km = _SandboxKernelManager(kernel_name="python3", transport="ipc", cache_ports=False,
-                                   ip=str(self._conn / f"k{self._kms}"),
-                                   connection_file=str(self._conn / f"k{self._kms}.json"))
+        km = _SandboxKernelManager(
+            kernel_name="python3",
+            transport="ipc",
+            cache_ports=False,
+            ip=str(self._conn / f"k{self._kms}"),
+            connection_file=str(self._conn / f"k{self._kms}.json"),
+        )
         km.sandbox = self
         return km
 
@@ -655,10 +706,18 @@ class Sandbox:
             os.chown(path, self.uid, self.uid)
 
     def _kernel_env(self, home: str = WORKDIR, tmp: str = "/tmp") -> dict[str, str]:
-        return {"PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": home,
-                "TMPDIR": tmp, "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
-                "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                "PYTHONDONTWRITEBYTECODE": "1", **self.env}
+        return {
+            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "TMPDIR": tmp,
+            "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **self.env,
+        }
 
     def _command(self, kernel_cmd: list[str], ip: str) -> tuple[list[str], list[int]]:
         """The launcher command around `kernel_cmd`, and the fds it must inherit (caller closes)."""
@@ -685,13 +744,26 @@ class Sandbox:
 
         disk = str(self.limits.disk_mb * 2**20)
         # /tmp first: a later mount on it would hide a Python or venv that lives below /tmp.
-        bw = [_tool("bwrap"), *_bwrap_base(), *_system_binds(),
-              "--size", disk, "--perms", "1777", "--tmpfs", "/dev/shm",
-              "--size", disk, "--perms", "1777", "--tmpfs", "/tmp"]
+        bw = [
+            _tool("bwrap"),
+            *_bwrap_base(),
+            *_system_binds(),
+            "--size",
+            disk,
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/dev/shm",
+            "--size",
+            disk,
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
+        ]
         for d in _python_dirs():
             bw += ["--ro-bind", str(self._detours.get(d, d)), d]
-        bw += ["--size", disk, "--perms", "0700", "--tmpfs", self.WORKDIR,
-               "--bind", str(self._conn), str(self._conn)]
+        bw += ["--size", disk, "--perms", "0700", "--tmpfs", self.WORKDIR, "--bind", str(self._conn), str(self._conn)]
         # Copies, never binds: the notebook may change its files, the host ones stay as they were.
         for name, src in self.files.items():
             for parent in reversed(Path(name).parents[:-1]):
@@ -700,10 +772,23 @@ class Sandbox:
             fds.append(fd)
             bw += ["--perms", "0644", "--file", str(fd), f"{self.WORKDIR}/{name}"]
         # A passwd entry of its own, so getpass/pwd work without the host's user list.
-        bw += ["--perms", "0644", "--file",
-               str(data_fd(f"student:x:{self.uid}:{self.uid}::{self.WORKDIR}:/bin/sh\n".encode())), "/etc/passwd",
-               "--perms", "0644", "--file", str(data_fd(f"student:x:{self.uid}:\n".encode())), "/etc/group",
-               "--remount-ro", "/", "--chdir", self.WORKDIR, "--clearenv"]
+        bw += [
+            "--perms",
+            "0644",
+            "--file",
+            str(data_fd(f"student:x:{self.uid}:{self.uid}::{self.WORKDIR}:/bin/sh\n".encode())),
+            "/etc/passwd",
+            "--perms",
+            "0644",
+            "--file",
+            str(data_fd(f"student:x:{self.uid}:\n".encode())),
+            "/etc/group",
+            "--remount-ro",
+            "/",
+            "--chdir",
+            self.WORKDIR,
+            "--clearenv",
+        ]
         for k, v in self._kernel_env().items():
             bw += ["--setenv", k, v]
         bw += ["--", *kernel_cmd]
@@ -716,8 +801,10 @@ class Sandbox:
 
         # Join the cgroups (and mount the detours) while still the grader's uid, then exec onwards.
         steps = _join_steps(self._cgroups.procs_files() if self._cgroups else [])
-        steps += [f"{_tool('mount')} --bind -o ro {shlex.quote(src)} {shlex.quote(str(dst))}"
-                  for src, dst in self._detours.items()]
+        steps += [
+            f"{_tool('mount')} --bind -o ro {shlex.quote(src)} {shlex.quote(str(dst))}"
+            for src, dst in self._detours.items()
+        ]
         return _launcher(steps, bool(self._detours), cmd), fds
 
     def _uid_command(self, kernel_cmd: list[str], ip: str) -> list[str]:
@@ -738,9 +825,15 @@ class Sandbox:
                 os.chown(entry, self.uid, self.uid, follow_symlinks=False)
         work.chmod(0o700)
         self._workdir = str(work)
-        return _uid_launcher(self.uid, self.limits, self._cgroups.procs_files() if self._cgroups else [],
-                             self._detours, str(work), self._kernel_env(str(work), str(work / ".tmp")),
-                             kernel_cmd)
+        return _uid_launcher(
+            self.uid,
+            self.limits,
+            self._cgroups.procs_files() if self._cgroups else [],
+            self._detours,
+            str(work),
+            self._kernel_env(str(work), str(work / ".tmp")),
+            kernel_cmd,
+        )
 
     def _started(self, process: subprocess.Popen) -> None:
         self._launched.append(process)
@@ -776,9 +869,18 @@ class Sandbox:
         all at once (the kernel holds the task list for it, so a fork bomb cannot outrun it)."""
         for _ in range(20):
             try:
-                subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=self.uid, group=self.uid, extra_groups=[],
-                               env={"PATH": "/usr/bin:/bin"}, cwd="/", stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+                subprocess.run(
+                    ["/bin/sh", "-c", "kill -9 -1"],
+                    user=self.uid,
+                    group=self.uid,
+                    extra_groups=[],
+                    env={"PATH": "/usr/bin:/bin"},
+                    cwd="/",
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=10,
+                )
             except (OSError, subprocess.SubprocessError):
                 pass
             if all(map(_dead, self._uid_procs())):
@@ -827,11 +929,15 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 popen.kill()  # --die-with-parent then takes the whole PID namespace down
                 popen.wait()
+
         # Dead means gone or a zombie: the namespace's processes are reaped by whoever inherits
         # them (the host's init), and waiting for that can take a second.
         def gone() -> bool:
-            return (all(map(_dead, procs)) and not (self._cgroups and self._cgroups.pids())
-                    and not (self.level == "uid" and self._launched and not all(map(_dead, self._uid_procs()))))
+            return (
+                all(map(_dead, procs))
+                and not (self._cgroups and self._cgroups.pids())
+                and not (self.level == "uid" and self._launched and not all(map(_dead, self._uid_procs())))
+            )
 
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not gone():
@@ -854,8 +960,11 @@ class Sandbox:
                 self._seal()
                 if self._reason is None:
                     try:
-                        self._reason = (self._cgroups.over(self.limits) if self._cgroups
-                                        else _watchdog_over(self._procs(), self.limits))
+                        self._reason = (
+                            self._cgroups.over(self.limits)
+                            if self._cgroups
+                            else _watchdog_over(self._procs(), self.limits)
+                        )
                     except OSError:
                         pass
                 reason = self._reason

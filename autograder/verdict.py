@@ -6,6 +6,7 @@ the same inputs. The inputs are the test cell's own float literals, each moved b
 factor that depends on a secret of the grader: a student who reads or rewrites a test cell
 before it runs still has to compute the right numbers to pass it.
 """
+
 import builtins
 import hashlib
 import io
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from autograder.kit import REPORT
 
 # Builtin exception names the feedback may repeat; any other name comes from the student's code.
-_BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
-                   if isinstance(value, type) and issubclass(value, BaseException)}
+_BUILTIN_ERRORS = {
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def reports(outputs) -> list[dict]:
     for line in text.splitlines():
         if line.startswith(REPORT):
             try:
-                record = json.loads(line[len(REPORT):])
+                record = json.loads(line[len(REPORT) :])
             except json.JSONDecodeError:
                 continue
             if isinstance(record, dict):
@@ -119,7 +121,9 @@ def _holds(ref, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return False
     if kind == "close":
-        return isinstance(ref["value"], (int, float)) and math.isclose(value, ref["value"], rel_tol=ref["tol"], abs_tol=ref["tol"])
+        return isinstance(ref["value"], (int, float)) and math.isclose(
+            value, ref["value"], rel_tol=ref["tol"], abs_tol=ref["tol"]
+        )
     if kind == "below":
         return value < ref["bound"]
     if kind == "above":

@@ -6,6 +6,7 @@ the tasks and merges the rows of all workers. A watchdog
 kills the notebook's kernel when it passes the assignment's wall-time or memory limit, so one
 submission cannot hold the batch or the machine.
 """
+
 import argparse
 import json
 import os
@@ -51,8 +52,11 @@ class Watchdog:
                 except psutil.Error:
                     continue
                 if over_time or rss > self.memory:
-                    self.reason = (f"stopped after the time limit of {self.wall:g} s" if over_time
-                                   else f"stopped: the notebook used more than {self.memory // 2**20} MB of memory")
+                    self.reason = (
+                        f"stopped after the time limit of {self.wall:g} s"
+                        if over_time
+                        else f"stopped: the notebook used more than {self.memory // 2**20} MB of memory"
+                    )
                     kernel.kill()
 
 
@@ -81,8 +85,11 @@ def grade_tasks(tasks, out, aids=None, ready=None):
                 shutil.copy(t["engine"], course / "source" / t["assignment"] / Path(t["engine"]).name)
             row = grade_one(course, apis[t["assignment"]], t, Path(out))
             # An unfinished run leaves every grade "needing" a person: only a graded one says which.
-            manual, awaiting = (_awaiting_hand_grade(course, t["assignment"], t["student"])
-                                if row.get("status") == "graded" else (set(), set()))
+            manual, awaiting = (
+                _awaiting_hand_grade(course, t["assignment"], t["student"])
+                if row.get("status") == "graded"
+                else (set(), set())
+            )
             row["manual"] = sorted(by_hand[t["assignment"]] | manual)
             row["awaiting"] = sorted(awaiting)
             yield row
@@ -128,8 +135,15 @@ def grade_one(course, api, task, out):
     # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
     with Watchdog(lim["wall_seconds"] + 30, lim["memory_mb"]) as dog:
         result = api.autograde(aid, student, force=True, create=True)
-    row = {"student": student, "assignment": aid, "seconds": round(time.monotonic() - started, 2),
-           "score": 0.0, "max_score": 0.0, "pending": 0.0, "tests": {}}
+    row = {
+        "student": student,
+        "assignment": aid,
+        "seconds": round(time.monotonic() - started, 2),
+        "score": 0.0,
+        "max_score": 0.0,
+        "pending": 0.0,
+        "tests": {},
+    }
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "micrograd") as gb:
         row["max_score"] = gb.find_assignment(aid).max_score
         reason = execute.last_stop["reason"] or dog.reason

@@ -7,6 +7,7 @@ Prints:
 - throughput for a synthetic cohort (default 60 students x every exercise) at --jobs 1 and 2,
   and the projection for 300 students (goal < 30 minutes on 2 cores), the capstone on its own.
 """
+
 import argparse
 import json
 import shutil
@@ -78,8 +79,10 @@ def main():
             seconds = timed(grade.grade, subs, root / f"out-{aid}")
             per_notebook = seconds / len(subs)
             filled = plain_execution(aid, samples.filled(aid))
-            print(f"  {aid:<24} graded {per_notebook:5.2f} s/notebook, executed {filled:5.2f} s: {per_notebook / filled:4.2f}x"
-                  " (batch of 4, start-up included)")
+            print(
+                f"  {aid:<24} graded {per_notebook:5.2f} s/notebook, executed {filled:5.2f} s: {per_notebook / filled:4.2f}x"
+                " (batch of 4, start-up included)"
+            )
 
     for label, aids in (("exercises", exercises), ("capstone", capstones)):
         if not aids:

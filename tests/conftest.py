@@ -3,11 +3,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from jupyter_client.manager import KernelManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autograder import grade, samples  # noqa: E402
-from autograder.course import assignments, release_path  # noqa: E402
+from autograder.course import release_path  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _kernels_only_where_marked(request, monkeypatch):
+    """The fast tier (`pytest -m "not kernel"`) stays fast only if every test that starts a kernel says so."""
+    if request.node.get_closest_marker("kernel"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a Jupyter kernel: mark it with @pytest.mark.kernel")
+
+    monkeypatch.setattr(KernelManager, "_async_launch_kernel", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """What must never reach a student: the lines of solution regions and hidden tests."""
+
 import json
 import re
 

@@ -2,6 +2,7 @@
 answer cell. Each attack must earn nothing over the untouched stub, harm no other student of the
 batch (the honest students graded after it on the same worker keep their full marks), and be
 flagged for review where its code reaches for the interpreter or the grader."""
+
 import json
 import os
 import textwrap
@@ -29,11 +30,18 @@ def _stub_with(code):
 
 def _attacks(out):
     """{name: (answer-cell code, flagged?)}: what a student who read the grader would try."""
-    secrets = [str(SOLUTIONS / f"{AID}.ipynb"), str(ROOT / "autograder" / "samples.py"), str(WORK), str(out),
-               "/root/.bashrc", "/etc/shadow"]
+    secrets = [
+        str(SOLUTIONS / f"{AID}.ipynb"),
+        str(ROOT / "autograder" / "samples.py"),
+        str(WORK),
+        str(out),
+        "/root/.bashrc",
+        "/etc/shadow",
+    ]
     return {
         # reading secrets from disk and through imports
-        "read-solution": (f"""
+        "read-solution": (
+            f"""
             import json as _j
             for _p in {secrets!r}:
                 try:
@@ -46,17 +54,23 @@ def _attacks(out):
                             exec(_s.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
                 except Exception:
                     pass
-            """, True),
-        "import-repo": (f"""
+            """,
+            True,
+        ),
+        "import-repo": (
+            f"""
             import sys
             sys.path[:0] = [{str(ROOT)!r}, "/work/main"]
             from autograder.samples import filled
             for _c in filled({AID!r})["cells"]:
                 if _c["metadata"].get("nbgrader", {{}}).get("solution"):
                     exec("".join(_c["source"]))
-            """, True),
+            """,
+            True,
+        ),
         # in-kernel rewriting and patching
-        "rewrite-later-cells": ("""
+        "rewrite-later-cells": (
+            """
             def _forge(lines):
                 code = "".join(lines)
                 if "Checks(" not in code:
@@ -66,12 +80,18 @@ def _attacks(out):
             Checks.close_forged = lambda self, actual, expected, message, tol=1e-6, wrong=(): self.close(expected, expected, message, tol)
             Checks.true_forged = lambda self, condition, message: self.true(True, message)
             get_ipython().input_transformers_post.append(_forge)
-            """, True),
-        "patch-helpers": ("""
+            """,
+            True,
+        ),
+        "patch-helpers": (
+            """
             Checks.close = lambda self, actual, expected, message, tol=1e-6, wrong=(): self._report("close", float(expected), message, tol=tol)
             Checks.true = lambda self, condition, message: self._report("true", True, message)
-            """, False),
-        "patch-interpreter": ("""
+            """,
+            False,
+        ),
+        "patch-interpreter": (
+            """
             import builtins, sys
             _real = builtins.print
             def _print(*args, **kwargs):
@@ -84,8 +104,11 @@ def _attacks(out):
                 _real(text, **kwargs)
             builtins.print = _print
             sys.settrace(lambda *a: None)
-            """, True),
-        "lying-numbers": ("""
+            """,
+            True,
+        ),
+        "lying-numbers": (
+            """
             class _Liar(float):
                 def __eq__(self, other): return True
                 def __float__(self): return 1.0
@@ -97,12 +120,18 @@ def _attacks(out):
                 out = Value(_Liar(1.0))
                 return out
             Value.__add__ = __add__
-            """, False),
-        "echo-hidden-tests": ("""
+            """,
+            False,
+        ),
+        "echo-hidden-tests": (
+            """
             get_ipython().events.register("post_run_cell", lambda result: print(result.info.raw_cell))
-            """, True),
+            """,
+            True,
+        ),
         # tampering with the gradebook, output and cache; planting files for later kernels
-        "tamper-files": (f"""
+        "tamper-files": (
+            f"""
             import os, glob
             for _pattern in [{str(WORK)!r} + "/**/*", {str(out)!r} + "/**/*", "../**/gradebook.db", "/tmp/**/*"]:
                 for _p in glob.glob(_pattern, recursive=True):
@@ -124,9 +153,12 @@ def _attacks(out):
                     open(_d + "/zzz-plant.pth", "w").write("import sys; sys.exit(3)")
                 except Exception:
                     pass
-            """, True),
+            """,
+            True,
+        ),
         # killing or stopping the worker
-        "kill-worker": ("""
+        "kill-worker": (
+            """
             import os, signal
             for _pid in [os.getppid(), 1]:
                 for _sig in (signal.SIGSTOP, signal.SIGKILL):
@@ -138,13 +170,19 @@ def _attacks(out):
                 os.kill(-1, signal.SIGKILL)
             except Exception:
                 pass
-            """, True),
+            """,
+            True,
+        ),
         # runaway processes, memory, output and disk
-        "runaway-process": (f"""
+        "runaway-process": (
+            f"""
             import subprocess
             subprocess.Popen(["sleep", "1000", {MARK!r}], start_new_session=True)
-            """, True),
-        "fork-bomb": ("""
+            """,
+            True,
+        ),
+        "fork-bomb": (
+            """
             import os
             for _ in range(400):
                 try:
@@ -152,8 +190,11 @@ def _attacks(out):
                         import time; time.sleep(60); os._exit(0)
                 except OSError:
                     break
-            """, True),
-        "memory-in-two-processes": ("""
+            """,
+            True,
+        ),
+        "memory-in-two-processes": (
+            """
             import multiprocessing as _mp
             def _hog():
                 _x = bytearray(1500 * 2**20)
@@ -161,16 +202,24 @@ def _attacks(out):
             for _ in range(2):
                 _mp.Process(target=_hog).start()
             _y = bytearray(800 * 2**20)
-            """, True),
-        "disk-filler": ("""
+            """,
+            True,
+        ),
+        "disk-filler": (
+            """
             with open("big.bin", "wb") as _f:
                 for _ in range(2048):
                     _f.write(b"x" * 2**20)
-            """, True),
-        "hidden-marker-in-answer": ("""
+            """,
+            True,
+        ),
+        "hidden-marker-in-answer": (
+            """
             # ### BEGIN HIDDEN TESTS
             _note = "### END HIDDEN TESTS"
-            """, False),
+            """,
+            False,
+        ),
     }
 
 
@@ -230,7 +279,7 @@ def test_no_hidden_test_line_reaches_the_feedback(corpus):
     from test_grading import hidden_lines
 
     _, _, out = corpus
-    page = (out / "feedback" / f"m-echo-hidden-tests" / f"{AID}.html").read_text()
+    page = (out / "feedback" / "m-echo-hidden-tests" / f"{AID}.html").read_text()
     assert not [line for line in hidden_lines(AID) if line in page]
     assert (out / "feedback" / "m-hidden-marker-in-answer" / f"{AID}.html").exists()
 

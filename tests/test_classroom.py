@@ -1,5 +1,6 @@
 """The student repository's workflow: visible tests only, points per exercise in the result format
 of GitHub Classroom's autograding reporter; the workflow file passes actionlint and the schema."""
+
 import base64
 import json
 import os
@@ -32,9 +33,13 @@ def steps():
 def visible_points(aid):
     """Points of the test cells of `aid` that are not hidden, read from the source notebook."""
     cells = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]
-    return sum(c["metadata"]["nbgrader"].get("points", 0) for c in cells
-               if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"].get("solution")
-               and "BEGIN HIDDEN TESTS" not in "".join(c["source"]))
+    return sum(
+        c["metadata"]["nbgrader"].get("points", 0)
+        for c in cells
+        if c["metadata"].get("nbgrader", {}).get("grade")
+        and not c["metadata"]["nbgrader"].get("solution")
+        and "BEGIN HIDDEN TESTS" not in "".join(c["source"])
+    )
 
 
 def released_assignments():
@@ -55,12 +60,20 @@ def reported(tmp_path_factory):
     procs = {}
     for kind, tree in trees.items():
         files = {name: tmp / f"{kind}.{name}" for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
-        env = {**os.environ, **{k: str(v) for k, v in files.items()},
-               "PATH": str(BIN) + os.pathsep + os.environ["PATH"]}
+        env = {
+            **os.environ,
+            **{k: str(v) for k, v in files.items()},
+            "PATH": str(BIN) + os.pathsep + os.environ["PATH"],
+        }
         log = open(tmp / f"{kind}.log", "w")
         # GitHub runs a `run:` step with bash --noprofile --norc -eo pipefail.
-        proc = subprocess.Popen(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
-                                cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
+            cwd=tree,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         procs[kind] = (proc, tree, files, log)
     got = {}
     for kind, (proc, tree, files, log) in procs.items():
@@ -68,12 +81,17 @@ def reported(tmp_path_factory):
         log.close()
         output = (tmp / f"{kind}.log").read_text()
         assert code == 0, output
-        got[kind] = (json.loads((tree / "visible-tests.json").read_text()),
-                     files["GITHUB_ENV"].read_text().splitlines(), files["GITHUB_OUTPUT"].read_text(),
-                     files["GITHUB_STEP_SUMMARY"].read_text(), output)
+        got[kind] = (
+            json.loads((tree / "visible-tests.json").read_text()),
+            files["GITHUB_ENV"].read_text().splitlines(),
+            files["GITHUB_OUTPUT"].read_text(),
+            files["GITHUB_STEP_SUMMARY"].read_text(),
+            output,
+        )
     return got
 
 
+@pytest.mark.kernel
 def test_filled_release_earns_every_visible_point(reported):
     results = reported["filled"][0]
     assert set(results) == {f"ex{aid}" for aid in released_assignments()}
@@ -85,6 +103,7 @@ def test_filled_release_earns_every_visible_point(reported):
         assert sum(t["score"] for t in r["tests"]) == r["max_score"]
 
 
+@pytest.mark.kernel
 def test_untouched_release_earns_nothing(reported):
     results = reported["untouched"][0]
     for aid in released_assignments():
@@ -94,11 +113,13 @@ def test_untouched_release_earns_nothing(reported):
         assert sum(t["score"] for t in r["tests"]) == 0, [t["name"] for t in r["tests"] if t["score"]]
 
 
+@pytest.mark.kernel
 def test_hidden_tests_are_neither_run_nor_counted(reported):
     for r in reported["filled"][0].values():
         assert not any(t["name"].endswith("_hidden") for t in r["tests"])
 
 
+@pytest.mark.kernel
 def test_results_reach_the_reporter_and_the_job_log(reported):
     for kind, (results, env_lines, output, summary, log) in reported.items():
         assert output.strip() == f"runners={','.join(results)}"
@@ -157,6 +178,9 @@ def test_workflow_passes_actionlint():
 
 
 def test_workflow_matches_the_github_workflow_schema():
-    done = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,5 +1,6 @@
 """A messy cohort graded in one batch: every bad input gets a clear status and a fair score,
 the batch never stops, and a serial and a parallel run agree."""
+
 import json
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import pytest
 from autograder import grade, samples
 from autograder.course import release_path
 from autograder.worker import Watchdog
+
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
 
 AID = "02_value_backward"
 
@@ -37,12 +40,12 @@ def _colab_shaped(nb):
     nb["metadata"] = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
     for cell in nb["cells"]:
         cell.pop("id", None)
-        cell["metadata"]["id"] = "x" + str(abs(hash(cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"]))))[:8]
+        cell["metadata"]["id"] = (
+            "x" + str(abs(hash(cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"]))))[:8]
+        )
         if cell["cell_type"] == "code":
             cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "old output\n"}]
     return nb
-
-
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +83,7 @@ def cohort(tmp_path_factory):
     newer = _write(sub, f"nora/{AID} (2).ipynb", ref)
     now = time.time()
     import os
+
     os.utime(older, (now - 100, now - 100))
     os.utime(newer, (now, now))
     serial = grade.grade(grade.find_submissions([sub]), root / "serial", jobs=1)
@@ -112,8 +116,7 @@ def test_deleted_test_cells_are_put_back_and_run(cohort):
     assert any("missing, put back" in n for n in gina.notes)
 
 
-@pytest.mark.parametrize("student,reason", [
-    ("hank", "broken JSON"), ("ivy", "empty"), ("jack", "not a notebook")])
+@pytest.mark.parametrize("student,reason", [("hank", "broken JSON"), ("ivy", "empty"), ("jack", "not a notebook")])
 def test_unreadable_input_gets_a_clear_error_and_zero(cohort, student, reason):
     s = _one(cohort, student)
     assert s.status.startswith("error: ") and reason in s.status

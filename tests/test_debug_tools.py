@@ -1,15 +1,16 @@
 """The debugging tools every exercise from 2 on gives the student (autograder/debug_tools.py):
 draw_dot draws any Value-like graph, gradcheck tells a right backward from a wrong one, and each
 source notebook carries the current file in its locked `debug_tools` cell."""
+
 import json
 
 import graphviz
 import pytest
+from secrets_ import REGION
 
 from autograder import debug_tools
 from autograder.build import DEBUG_TOOLS
 from autograder.course import SOLUTIONS
-from secrets_ import REGION
 
 
 def make_value(swap_mul=False):
@@ -126,7 +127,12 @@ def test_every_exercise_from_2_has_the_current_tools_in_a_locked_cell(path):
     cell = cells[found[0]]
     assert "".join(cell["source"]) == DEBUG_TOOLS.read_text(), f"{path.name}: run `make build` to sync debug_tools"
     assert cell["metadata"]["nbgrader"] == {
-        "grade": False, "grade_id": "debug_tools", "locked": True, "schema_version": 3, "solution": False}
+        "grade": False,
+        "grade_id": "debug_tools",
+        "locked": True,
+        "schema_version": 3,
+        "solution": False,
+    }
     usage = "".join(cells[found[0] + 1]["source"])
     assert "draw_dot(" in usage and "gradcheck(" in usage
 

@@ -1,4 +1,5 @@
 """environment.yml (conda) and requirements.txt (pip) describe the same environment."""
+
 import re
 
 from autograder.course import ROOT

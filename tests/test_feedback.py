@@ -4,6 +4,7 @@ Crafted notebooks go through the preprocessors configured in course.nbgrader_con
 GetGrades, which reads the gradebook, replaced by a stand-in) and nbgrader's own feedback
 exporter, without a kernel; the page is then parsed with html.parser.
 """
+
 import base64
 import json
 import time
@@ -17,9 +18,31 @@ from traitlets import Bool
 
 from autograder import course, feedback
 
-DANGEROUS_TAGS = {"script", "iframe", "object", "embed", "form", "style", "link", "meta", "base", "svg",
-                  "math", "input", "button", "textarea", "select", "frame", "frameset", "applet", "audio",
-                  "video", "source", "template", "noscript"}
+DANGEROUS_TAGS = {
+    "script",
+    "iframe",
+    "object",
+    "embed",
+    "form",
+    "style",
+    "link",
+    "meta",
+    "base",
+    "svg",
+    "math",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "frame",
+    "frameset",
+    "applet",
+    "audio",
+    "video",
+    "source",
+    "template",
+    "noscript",
+}
 URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background", "srcset"}
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
 
@@ -53,8 +76,19 @@ def render(tmp_path_factory):
     def run(nb):
         nb = nbformat.reads(json.dumps(nb), as_version=4)  # as nbgrader reads the file
         started = time.monotonic()
-        page, _ = exporter.from_notebook_node(nb, resources={"nbgrader": {
-            "notebook": "nb", "assignment": "a", "student": "s", "score": 1, "max_score": 2, "late_penalty": 0}})
+        page, _ = exporter.from_notebook_node(
+            nb,
+            resources={
+                "nbgrader": {
+                    "notebook": "nb",
+                    "assignment": "a",
+                    "student": "s",
+                    "score": 1,
+                    "max_score": 2,
+                    "late_penalty": 0,
+                }
+            },
+        )
         return page, time.monotonic() - started
 
     return run
@@ -95,8 +129,9 @@ def assert_safe(page, baseline):
             if name.lower() in URL_ATTRS:
                 assert not value.startswith(("javascript:", "vbscript:", "data:text", "data:image/svg")), where
                 if name.lower() != "href":
-                    assert value.startswith(("data:image/png;", "data:image/jpeg;", "data:image/gif;")), \
+                    assert value.startswith(("data:image/png;", "data:image/jpeg;", "data:image/gif;")), (
                         f"a source not in the notebook: {where}"
+                    )
     return parsed
 
 
@@ -108,14 +143,30 @@ def baseline(render):
 
 
 def grade_cell(gid, source="", outputs=(), points=1):
-    return new_code_cell(source, outputs=list(outputs), metadata={"nbgrader": {
-        "grade": True, "solution": False, "locked": True, "grade_id": gid, "points": points, "schema_version": 3}})
-
+    return new_code_cell(
+        source,
+        outputs=list(outputs),
+        metadata={
+            "nbgrader": {
+                "grade": True,
+                "solution": False,
+                "locked": True,
+                "grade_id": gid,
+                "points": points,
+                "schema_version": 3,
+            }
+        },
+    )
 
 
 def answer_cell(gid, source, outputs=()):
-    return new_code_cell(source, outputs=list(outputs), metadata={"nbgrader": {
-        "grade": False, "solution": True, "locked": False, "grade_id": gid, "schema_version": 3}})
+    return new_code_cell(
+        source,
+        outputs=list(outputs),
+        metadata={
+            "nbgrader": {"grade": False, "solution": True, "locked": False, "grade_id": gid, "schema_version": 3}
+        },
+    )
 
 
 def notebook(*cells):
@@ -158,16 +209,24 @@ MUTATION_MARKDOWN = """<math><mtext><table><mglyph><style><img src=x onerror=ale
 
 
 def test_script_html_and_svg_outputs_do_not_survive(render, baseline):
-    evil = {"text/html": "<script>alert('out')</script><img src=x onerror=alert(1)>",
-            "image/svg+xml": "<svg onload=alert(1)><script>alert(2)</script></svg>",
-            "application/javascript": "alert(3)", "text/markdown": "<script>alert(4)</script>",
-            "text/plain": "plain"}
+    evil = {
+        "text/html": "<script>alert('out')</script><img src=x onerror=alert(1)>",
+        "image/svg+xml": "<svg onload=alert(1)><script>alert(2)</script></svg>",
+        "application/javascript": "alert(3)",
+        "text/markdown": "<script>alert(4)</script>",
+        "text/plain": "plain",
+    }
     nb = notebook(
-        new_code_cell("display(x)", outputs=[new_output("display_data", data=evil),
-                                             new_output("execute_result", data=evil, execution_count=1)]),
+        new_code_cell(
+            "display(x)",
+            outputs=[new_output("display_data", data=evil), new_output("execute_result", data=evil, execution_count=1)],
+        ),
         answer_cell("add", "x", outputs=[new_output("display_data", data=evil)]),
-        grade_cell("test_add", "check()", outputs=[new_output("display_data", data=evil),
-                                                   new_output("stream", name="stdout", text="verdict\n")]),
+        grade_cell(
+            "test_add",
+            "check()",
+            outputs=[new_output("display_data", data=evil), new_output("stream", name="stdout", text="verdict\n")],
+        ),
     )
     page, _ = render(nb)
     parsed = assert_safe(page, baseline)
@@ -176,25 +235,43 @@ def test_script_html_and_svg_outputs_do_not_survive(render, baseline):
 
 
 def test_hostile_markdown_is_shown_as_text_and_nothing_in_it_is_live(render, baseline):
-    nb = notebook(new_markdown_cell(HOSTILE_MARKDOWN), new_markdown_cell(MUTATION_MARKDOWN),
-                  new_markdown_cell(HOSTILE_MARKDOWN, metadata={"nbgrader": {  # a hand-graded written answer
-                      "grade": True, "solution": True, "locked": False, "grade_id": "writeup", "points": 2}}))
+    nb = notebook(
+        new_markdown_cell(HOSTILE_MARKDOWN),
+        new_markdown_cell(MUTATION_MARKDOWN),
+        new_markdown_cell(
+            HOSTILE_MARKDOWN,
+            metadata={
+                "nbgrader": {  # a hand-graded written answer
+                    "grade": True,
+                    "solution": True,
+                    "locked": False,
+                    "grade_id": "writeup",
+                    "points": 2,
+                }
+            },
+        ),
+    )
     page, _ = render(nb)
     parsed = assert_safe(page, baseline)
     text = "".join(parsed.text)
     assert "<script>alert(1)</script>" in text  # what the student typed, as text
     assert "bold" in text and "hello $x<y$" in text  # formatting and math survive
-    assert not [attrs for tag, attrs in parsed.inside if tag == "a" and any(
-        n == "href" and not (v or "").startswith(("http://", "https://", "#")) for n, v in attrs)]
+    assert not [
+        attrs
+        for tag, attrs in parsed.inside
+        if tag == "a" and any(n == "href" and not (v or "").startswith(("http://", "https://", "#")) for n, v in attrs)
+    ]
     assert any(tag == "h1" for tag, _ in parsed.inside)
     assert "y = " in text and "closing the page's own divs" in text
 
 
 def test_remote_images_do_not_load(render, baseline):
-    md = ("![pixel](https://tracker.example/p.png) ![ref][r] [![in a link](http://t.example/i.gif)](http://x.example)\n"
-          "<img src='https://tracker.example/raw.png'> ![svg](data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=) "
-          "![own](attachment:own.png) ![gone](attachment:missing.png) ![inline](data:image/png;base64," + PNG + ")\n\n"
-          "[r]: https://tracker.example/ref.png\n")
+    md = (
+        "![pixel](https://tracker.example/p.png) ![ref][r] [![in a link](http://t.example/i.gif)](http://x.example)\n"
+        "<img src='https://tracker.example/raw.png'> ![svg](data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=) "
+        "![own](attachment:own.png) ![gone](attachment:missing.png) ![inline](data:image/png;base64," + PNG + ")\n\n"
+        "[r]: https://tracker.example/ref.png\n"
+    )
     cell = new_markdown_cell(md)
     cell.attachments = {"own.png": {"image/png": PNG}}
     page, _ = render(notebook(cell))
@@ -207,10 +284,17 @@ def test_remote_images_do_not_load(render, baseline):
 
 def test_a_five_megabyte_print_is_cut(render, baseline):
     huge = "x" * 5_000_000 + "\n"
-    nb = notebook(answer_cell("add", "print(...)", outputs=[new_output("stream", name="stdout", text=huge)]),
-                  grade_cell("test_add", "check()", outputs=[new_output("stream", name="stdout", text=huge),
-                                                            new_output("error", ename="TestFailed", evalue=huge,
-                                                                       traceback=[huge])]))
+    nb = notebook(
+        answer_cell("add", "print(...)", outputs=[new_output("stream", name="stdout", text=huge)]),
+        grade_cell(
+            "test_add",
+            "check()",
+            outputs=[
+                new_output("stream", name="stdout", text=huge),
+                new_output("error", ename="TestFailed", evalue=huge, traceback=[huge]),
+            ],
+        ),
+    )
     page, seconds = render(nb)
     assert_safe(page, baseline)
     assert len(page) < len(render(new_notebook())[0]) + 3 * feedback.TruncateOutputs().max_chars + 10_000
@@ -225,8 +309,13 @@ def test_images_are_capped(render, baseline):
     cell.attachments = {f"img{i}.png": {"image/png": PNG} for i in range(50)}
     cell.attachments["big.png"] = {"image/png": big}
     figure = new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})
-    page, _ = render(notebook(cell, answer_cell("plot", "plot()", outputs=[figure] * 50),
-                              grade_cell("test_plot", "check()", outputs=[figure] * 50)))
+    page, _ = render(
+        notebook(
+            cell,
+            answer_cell("plot", "plot()", outputs=[figure] * 50),
+            grade_cell("test_plot", "check()", outputs=[figure] * 50),
+        )
+    )
     parsed = assert_safe(page, baseline)
     assert sum(tag == "img" for tag, _ in parsed.inside) == 5
     assert big not in page
@@ -238,8 +327,12 @@ def test_the_biggest_image_and_the_whole_notebook_are_bounded(render, baseline):
     cell = new_markdown_cell("![big](attachment:big.png)")
     cell.attachments = {"big.png": {"image/png": big}}
     filler = "y" * 400_000
-    nb = notebook(cell, *[new_markdown_cell(f"{k} {filler}") for k in range(5)],
-                  answer_cell("add", "z = 1  # " + filler), grade_cell("test_add", "check()"))
+    nb = notebook(
+        cell,
+        *[new_markdown_cell(f"{k} {filler}") for k in range(5)],
+        answer_cell("add", "z = 1  # " + filler),
+        grade_cell("test_add", "check()"),
+    )
     page, _ = render(nb)
     parsed = assert_safe(page, baseline)
     text = "".join(parsed.text)
@@ -251,8 +344,13 @@ def test_the_biggest_image_and_the_whole_notebook_are_bounded(render, baseline):
 def test_markdown_too_big_to_sanitise_quickly_is_shown_as_text(render, baseline):
     table = "|a|b|\n|-|-|\n" + "|<b>x</b>|y|\n" * 40_000  # minutes in html5lib if formatted
     nested = "<div>" * 3_000 + "deep"
-    page, seconds = render(notebook(new_markdown_cell(table), new_markdown_cell(nested),
-                                    *[new_markdown_cell("plain words " * 800) for _ in range(12)]))
+    page, seconds = render(
+        notebook(
+            new_markdown_cell(table),
+            new_markdown_cell(nested),
+            *[new_markdown_cell("plain words " * 800) for _ in range(12)],
+        )
+    )
     text = "".join(assert_safe(page, baseline).text)
     assert "Shown as plain text: longer than 20,000 characters" in text and "|<b>x</b>|y|" in text
     assert "Shown as plain text: more than 1,000 HTML elements" in text and "deep" in text
@@ -263,34 +361,69 @@ def test_markdown_too_big_to_sanitise_quickly_is_shown_as_text(render, baseline)
 def test_only_the_verdicts_of_test_cells_remain_as_text(render, baseline):
     nb = notebook(
         new_code_cell("print('setup')", outputs=[new_output("stream", name="stdout", text="SETUP-PRINT\n")]),
-        answer_cell("add", "print(secret)", outputs=[
-            new_output("stream", name="stdout", text="STUDENT-PRINT\n"),
-            new_output("execute_result", data={"text/plain": "STUDENT-RESULT"}, execution_count=3),
-            new_output("error", ename="ValueError", evalue="STUDENT-ERROR", traceback=["STUDENT-TRACEBACK"])]),
-        grade_cell("test_add", "check()", outputs=[
-            new_output("stream", name="stdout", text="\x1b[32m✓ __add__: 3 checks passed\x1b[0m\n")]),
-        grade_cell("test_add_hidden", "### BEGIN HIDDEN TESTS\nassert hidden_line()\n### END HIDDEN TESTS", outputs=[
-            new_output("error", ename="TestFailed", evalue="__add__: <b>other.grad</b> should be 2.0",
-                       traceback=["assert hidden_line()  # HIDDEN-SOURCE"]),
-            new_output("display_data", data={"text/html": "<b>GRADER-HTML</b>"})]),
+        answer_cell(
+            "add",
+            "print(secret)",
+            outputs=[
+                new_output("stream", name="stdout", text="STUDENT-PRINT\n"),
+                new_output("execute_result", data={"text/plain": "STUDENT-RESULT"}, execution_count=3),
+                new_output("error", ename="ValueError", evalue="STUDENT-ERROR", traceback=["STUDENT-TRACEBACK"]),
+            ],
+        ),
+        grade_cell(
+            "test_add",
+            "check()",
+            outputs=[new_output("stream", name="stdout", text="\x1b[32m✓ __add__: 3 checks passed\x1b[0m\n")],
+        ),
+        grade_cell(
+            "test_add_hidden",
+            "### BEGIN HIDDEN TESTS\nassert hidden_line()\n### END HIDDEN TESTS",
+            outputs=[
+                new_output(
+                    "error",
+                    ename="TestFailed",
+                    evalue="__add__: <b>other.grad</b> should be 2.0",
+                    traceback=["assert hidden_line()  # HIDDEN-SOURCE"],
+                ),
+                new_output("display_data", data={"text/html": "<b>GRADER-HTML</b>"}),
+            ],
+        ),
     )
     page, _ = render(nb)
     parsed = assert_safe(page, baseline)
     text = "".join(parsed.text)
-    for gone in ("SETUP-PRINT", "STUDENT-PRINT", "STUDENT-RESULT", "STUDENT-ERROR", "STUDENT-TRACEBACK",
-                 "HIDDEN-SOURCE", "hidden_line", "GRADER-HTML", "\x1b"):
+    for gone in (
+        "SETUP-PRINT",
+        "STUDENT-PRINT",
+        "STUDENT-RESULT",
+        "STUDENT-ERROR",
+        "STUDENT-TRACEBACK",
+        "HIDDEN-SOURCE",
+        "hidden_line",
+        "GRADER-HTML",
+        "\x1b",
+    ):
         assert gone not in text, gone
     assert "✓ __add__: 3 checks passed" in text
     assert "TestFailed: __add__: <b>other.grad</b> should be 2.0" in text  # the message, as text
 
 
-@pytest.mark.parametrize("marker", ["### BEGIN HIDDEN TESTS\nmine = 2\n### END HIDDEN TESTS\n",
-                                    "### BEGIN HIDDEN TESTS\nmine = 2\n", "### END HIDDEN TESTS\nmine = 2\n"])
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "### BEGIN HIDDEN TESTS\nmine = 2\n### END HIDDEN TESTS\n",
+        "### BEGIN HIDDEN TESTS\nmine = 2\n",
+        "### END HIDDEN TESTS\nmine = 2\n",
+    ],
+)
 def test_an_answer_holding_the_hidden_test_marker_keeps_its_source(render, baseline, marker):
     nb = notebook(
         answer_cell("add", "def __add__(self, other):\n    return 1\n" + marker),
-        grade_cell("test_add_hidden", "# Hidden tests\n### BEGIN HIDDEN TESTS\nsecret_check()\n",  # no END
-                  outputs=[new_output("stream", name="stdout", text="Hidden tests passed: 4 checks\n")]),
+        grade_cell(
+            "test_add_hidden",
+            "# Hidden tests\n### BEGIN HIDDEN TESTS\nsecret_check()\n",  # no END
+            outputs=[new_output("stream", name="stdout", text="Hidden tests passed: 4 checks\n")],
+        ),
     )
     page, _ = render(nb)
     text = "".join(assert_safe(page, baseline).text)
@@ -300,8 +433,9 @@ def test_an_answer_holding_the_hidden_test_marker_keeps_its_source(render, basel
 
 def test_raw_cells_and_metadata_cannot_inject(render, baseline):
     raw = new_raw_cell("<script>alert('raw')</script>", metadata={"raw_mimetype": "text/html", "format": "text/html"})
-    tagged = new_code_cell("x = 1", metadata={"tags": ['"><script>alert(1)</script>'],
-                                              "jupyter": {"source_hidden": True}})
+    tagged = new_code_cell(
+        "x = 1", metadata={"tags": ['"><script>alert(1)</script>'], "jupyter": {"source_hidden": True}}
+    )
     nb = notebook(raw, tagged)
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"x": "</script><script>alert(2)</script>"}}
     nb.metadata["title"] = "</title><script>alert(3)</script>"
@@ -311,8 +445,11 @@ def test_raw_cells_and_metadata_cannot_inject(render, baseline):
 
 
 def test_metadata_is_reduced_to_what_the_template_needs():
-    nb = notebook(raw := new_raw_cell("x", metadata={"raw_mimetype": "text/html"}),
-                  answer_cell("add", "x"), new_code_cell("y", metadata={"tags": ["t"], "nbgrader": {"grade_id": "a b"}}))
+    nb = notebook(
+        raw := new_raw_cell("x", metadata={"raw_mimetype": "text/html"}),
+        answer_cell("add", "x"),
+        new_code_cell("y", metadata={"tags": ["t"], "nbgrader": {"grade_id": "a b"}}),
+    )
     raw.metadata["nbgrader"] = {"grade_id": '"><script>', "grade": True}
     nb.metadata.update(widgets={"a": 1}, title="t", colab={"x": 1})
     nb, _ = feedback.KeepNbgraderMetadata().preprocess(nbformat.from_dict(nb), {})
@@ -334,8 +471,14 @@ def test_a_real_notebook_keeps_its_content(render, baseline):
 def test_the_configured_chain():
     names = course.nbgrader_config("/tmp/unused").GenerateFeedback.preprocessors
     ours = [n.rsplit(".", 1)[1] for n in names if n.startswith("autograder.feedback.")]
-    assert ours == ["KeepVerdictsOnly", "TruncateOutputs", "ClearHiddenTestCells", "CapNotebook",
-                    "SanitizeMarkdown", "KeepNbgraderMetadata"]
+    assert ours == [
+        "KeepVerdictsOnly",
+        "TruncateOutputs",
+        "ClearHiddenTestCells",
+        "CapNotebook",
+        "SanitizeMarkdown",
+        "KeepNbgraderMetadata",
+    ]
     assert "nbgrader.preprocessors.ClearHiddenTests" not in names  # it raises on an answer holding the marker
     assert names.index("nbgrader.preprocessors.GetGrades") > names.index("autograder.feedback.KeepNbgraderMetadata")
     assert course.nbgrader_config("/tmp/unused").HTMLExporter.sanitize_html is True

@@ -1,4 +1,5 @@
 """The Gradescope zip grades exactly as `python -m autograder grade` does, and shows no hidden test."""
+
 import json
 import os
 import re
@@ -14,10 +15,11 @@ import pytest
 from autograder import grade, gradescope, samples, sandbox
 from autograder.course import ROOT, SOLUTIONS, release_path
 
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+
 AID = "02_value_backward"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-SAID = {"full": "Sandbox: bubblewrap",
-        "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}
+SAID = {"full": "Sandbox: bubblewrap", "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}
 
 
 def _messy():
@@ -69,8 +71,11 @@ def _gradescope_root(zip_path, root, submission):
 
 
 def _run_autograder(root):
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root),
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    env = {
+        **os.environ,
+        "AUTOGRADER_ROOT": str(root),
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+    }
     done = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads((root / "results" / "results.json").read_text())
@@ -82,8 +87,16 @@ def test_zip_follows_gradescope_layout(tmp_path):
         names = set(z.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
         setup = z.read("setup.sh").decode()
-    assert {"setup.sh", "run_autograder", "requirements.txt", "pyproject.toml", "autograder/grade.py",
-            "autograder/gradescope.py", f"solutions/{AID}.ipynb", f"exercises/{AID}.ipynb"} <= names
+    assert {
+        "setup.sh",
+        "run_autograder",
+        "requirements.txt",
+        "pyproject.toml",
+        "autograder/grade.py",
+        "autograder/gradescope.py",
+        f"solutions/{AID}.ipynb",
+        f"exercises/{AID}.ipynb",
+    } <= names
     assert all(f"solutions/{p.name}" in names for p in SOLUTIONS.glob("*.ipynb"))
     assert not any(n.startswith((".venv/", "tests/", ".git/")) or "__pycache__" in n for n in names)
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
@@ -144,9 +157,13 @@ def test_no_hidden_test_source_reaches_results_json(graded):
     source = json.loads((SOLUTIONS / f"{AID}.ipynb").read_text())
     released = json.loads(release_path(AID).read_text())
     visible = {line.strip() for c in released["cells"] for line in "".join(c["source"]).splitlines()}
-    hidden = {line.strip() for c in source["cells"] for block in HIDDEN.findall("".join(c["source"]))
-              for line in block.splitlines()
-              if len(line.strip()) >= 20 and not line.strip().startswith("#") and line.strip() not in visible}
+    hidden = {
+        line.strip()
+        for c in source["cells"]
+        for block in HIDDEN.findall("".join(c["source"]))
+        for line in block.splitlines()
+        if len(line.strip()) >= 20 and not line.strip().startswith("#") and line.strip() not in visible
+    }
     assert hidden
     for student in SUBMISSIONS:
         text = json.dumps(graded[student][0])
@@ -186,7 +203,12 @@ def test_the_autograders_files_are_private_before_grading(tmp_path):
     results = _run_autograder(root)
     assert _sandbox_lines(results) == [SAID[sandbox.best_level()]]
     source = root / "source"
-    for path in [*source.rglob("*"), root / "results", *(root / "results").rglob("*"), root / "submission_metadata.json"]:
+    for path in [
+        *source.rglob("*"),
+        root / "results",
+        *(root / "results").rglob("*"),
+        root / "submission_metadata.json",
+    ]:
         assert not path.stat().st_mode & 0o077, f"{path} is readable by other users"
     assert stat.S_IMODE(source.stat().st_mode) & 0o077 in (0, 0o001)
 
@@ -194,11 +216,14 @@ def test_the_autograders_files_are_private_before_grading(tmp_path):
 def _main_with(root, patch):
     """What run_autograder runs (`python -m autograder.gradescope ROOT`, from the unpacked
     source, umask 077), after `patch` makes autograder.sandbox see another machine."""
-    code = (f"import os, sys; os.umask(0o077); from autograder import sandbox; {patch}; "
-            f"from autograder import gradescope; sys.exit(gradescope.main([{str(root)!r}]))")
+    code = (
+        f"import os, sys; os.umask(0o077); from autograder import sandbox; {patch}; "
+        f"from autograder import gradescope; sys.exit(gradescope.main([{str(root)!r}]))"
+    )
     env = {k: v for k, v in os.environ.items() if k != sandbox.LEVEL_VAR}
-    return subprocess.run([sys.executable, "-c", code], cwd=root / "source", env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=root / "source", env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_without_any_sandbox_nothing_is_graded(tmp_path):
@@ -206,8 +231,11 @@ def test_without_any_sandbox_nothing_is_graded(tmp_path):
     reference = tmp_path / f"{AID}.ipynb"
     reference.write_text(json.dumps(samples.filled(AID)))
     root = _gradescope_root(zip_path, tmp_path / "root", reference)
-    done = _main_with(root, "sandbox._bwrap_unavailable = lambda: 'userns refused by the test'; "
-                            "sandbox._uid_unavailable = lambda: 'setpriv refused by the test'")
+    done = _main_with(
+        root,
+        "sandbox._bwrap_unavailable = lambda: 'userns refused by the test'; "
+        "sandbox._uid_unavailable = lambda: 'setpriv refused by the test'",
+    )
     assert done.returncode != 0
     assert "cannot grade" in done.stderr and "userns refused by the test" in done.stderr
     assert "setpriv refused by the test" in done.stderr
@@ -227,5 +255,6 @@ def test_where_bwrap_is_refused_a_root_grader_grades_as_a_separate_user(tmp_path
     assert _sandbox_lines(results) == [SAID["uid"]]
     expected, sub = graded["buggy"]
     assert results["score"] == expected["score"] == sub.score
-    assert [(t["name"], t["score"], t["status"]) for t in results["tests"]] == \
-           [(t["name"], t["score"], t["status"]) for t in expected["tests"]]
+    assert [(t["name"], t["score"], t["status"]) for t in results["tests"]] == [
+        (t["name"], t["score"], t["status"]) for t in expected["tests"]
+    ]

@@ -1,4 +1,5 @@
 """The grader, proven on the bundled samples: full marks, zero, and known bugs losing points."""
+
 import csv
 import html
 import json
@@ -11,6 +12,8 @@ import pytest
 from autograder import grade
 from autograder.course import SOLUTIONS, assignments, release_path
 from autograder.samples import BUGS
+
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
 
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
@@ -72,7 +75,9 @@ def test_feedback_shows_visible_messages_but_no_hidden_test_source(graded_sample
         assert not leaked, f"feedback for {student} shows hidden test lines: {leaked[:3]}"
         assert "✓ hidden tests for" in text or "TestFailed" in text
     page = (out / "feedback" / "bug-add-assigns-grad" / "02_value_backward.html").read_text()
-    assert "gradients must accumulate with +=" in html.unescape(page), "a hidden test's own message should reach the student"
+    assert "gradients must accumulate with +=" in html.unescape(page), (
+        "a hidden test's own message should reach the student"
+    )
 
 
 def hidden_lines(aid):
@@ -84,7 +89,11 @@ def hidden_lines(aid):
         if cell["metadata"].get("nbgrader", {}).get("solution"):
             answers |= {line.strip() for line in "".join(cell["source"]).splitlines()}
         for body in HIDDEN.findall("".join(cell["source"])):
-            lines |= {line.strip() for line in body.splitlines() if len(line.strip()) >= 20 and not line.strip().startswith("#")}
+            lines |= {
+                line.strip()
+                for line in body.splitlines()
+                if len(line.strip()) >= 20 and not line.strip().startswith("#")
+            }
     return {line for line in lines - answers if line not in released}
 
 
@@ -111,9 +120,15 @@ def test_the_bundled_samples_keep_their_grades(graded_samples):
     subs, _ = graded_samples
     with open(Path(__file__).with_name("sample_grades.csv")) as f:
         expected = {(r["student"], r["assignment"]): r for r in csv.DictReader(f)}
-    got = {key: {"score": f"{s.score:g}", "max_score": f"{s.max_score:g}", "pending_manual": f"{s.pending:g}"}
-           for key, s in subs.items() if key in expected}
+    got = {
+        key: {"score": f"{s.score:g}", "max_score": f"{s.max_score:g}", "pending_manual": f"{s.pending:g}"}
+        for key, s in subs.items()
+        if key in expected
+    }
     assert set(got) == set(expected)
-    changed = {key: (got[key], row) for key, row in expected.items()
-               if got[key] != {k: row[k] for k in ("score", "max_score", "pending_manual")}}
+    changed = {
+        key: (got[key], row)
+        for key, row in expected.items()
+        if got[key] != {k: row[k] for k in ("score", "max_score", "pending_manual")}
+    }
     assert not changed, changed

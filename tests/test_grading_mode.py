@@ -1,6 +1,7 @@
 """Grading mode on every notebook: inputs moved by another secret still give a correct answer
 full marks, and every test cell reports at least one number that moves with its inputs (so its
 expected numbers cannot be read off the notebook the student sees)."""
+
 import nbformat
 import pytest
 
@@ -16,11 +17,23 @@ pytestmark = pytest.mark.kernel
 PROPERTY_CELLS = {
     "04_neuron": {"test_neuron_init", "test_neuron_init_hidden", "test_neuron_parameters"},
     "06_training": {"test_xor_run", "test_xor_run_hidden"},
-    "07_capstone": {"test_accuracy", "test_accuracy_hidden", "test_adam_zero_grad", "test_adam_zero_grad_hidden",
-                    "test_sgd_zero_grad", "test_draw_graph",
-                    "test_draw_graph_hidden", "test_make_moons", "test_make_moons_hidden", "test_moons_trained",
-                    "test_moons_trained_hidden", "test_plot_decision_boundary", "test_plot_decision_boundary_hidden",
-                    "test_sgd_zero_grad_hidden", "test_torch_grads_hidden"},
+    "07_capstone": {
+        "test_accuracy",
+        "test_accuracy_hidden",
+        "test_adam_zero_grad",
+        "test_adam_zero_grad_hidden",
+        "test_sgd_zero_grad",
+        "test_draw_graph",
+        "test_draw_graph_hidden",
+        "test_make_moons",
+        "test_make_moons_hidden",
+        "test_moons_trained",
+        "test_moons_trained_hidden",
+        "test_plot_decision_boundary",
+        "test_plot_decision_boundary_hidden",
+        "test_sgd_zero_grad_hidden",
+        "test_torch_grads_hidden",
+    },
 }
 
 

@@ -1,4 +1,5 @@
 """Every lesson runs alone (as in Colab), has its teaching frame, and shows fresh outputs."""
+
 import re
 
 import nbformat
@@ -40,6 +41,7 @@ def test_committed_outputs_come_from_the_current_sources(path):
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("path", LESSON_PATHS, ids=ids)
 def test_lesson_runs_top_to_bottom_alone_in_an_empty_folder(path):
     nb = run_alone(path)
@@ -55,6 +57,8 @@ def test_lesson_opens_with_its_parts_of_the_lecture_and_micrograd(path):
     assert re.search(re.escape(LECTURE) + r"&t=\d+s\)", watch), f"{path.name}: no timestamped link to the lecture"
     assert MICROGRAD in watch, f"{path.name}: no link to the micrograd repository"
     if path.name.startswith("01"):
-        assert "Andrej Karpathy" in first and "building micrograd" in first, "lesson 1 credits micrograd and its lecture"
+        assert "Andrej Karpathy" in first and "building micrograd" in first, (
+            "lesson 1 credits micrograd and its lecture"
+        )
     if path.name.startswith("02"):
         assert all(url in watch for url in THREE_BLUE_ONE_BROWN), "lesson 2 links 3Blue1Brown's backpropagation videos"

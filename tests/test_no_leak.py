@@ -1,10 +1,11 @@
 """No released notebook carries a reference solution or a hidden test."""
+
 import json
 
 import pytest
+from secrets_ import MARKERS, secret_lines
 
 from autograder.course import ROOT
-from secrets_ import MARKERS, secret_lines
 
 
 def released_notebooks():

@@ -1,13 +1,14 @@
 """The student release holds the student tree and nothing from solutions/ or the hidden tests,
 and is never written while its Colab badges point at the placeholder repository."""
+
 import json
 
 import pytest
+from secrets_ import MARKERS, secret_lines
 
 from autograder import cli
 from autograder import release as release_module
 from autograder.release import LECTURE, MICROGRAD, PLACEHOLDER_REPO, STUDENT_README, PlaceholderRepo, release
-from secrets_ import MARKERS, secret_lines
 
 # The committed notebooks name the placeholder repository until an instructor sets their own.
 TRY_OUT = {"allow_placeholder": True}
@@ -64,13 +65,27 @@ def test_release_refuses_badges_left_from_before_the_repository_was_set(tmp_path
         release(tmp_path / "out")
     assert "[tool.micrograd-course] student_repo" in str(refused.value) and "lessons/x.ipynb" in str(refused.value)
 
-    (lessons / "x.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": badge.replace(
-        PLACEHOLDER_REPO, "a-school/micrograd-2025")}]}))
+    (lessons / "x.ipynb").write_text(
+        json.dumps(
+            {"cells": [{"cell_type": "markdown", "source": badge.replace(PLACEHOLDER_REPO, "a-school/micrograd-2025")}]}
+        )
+    )
     assert release_module.placeholder_problem() is None
 
 
 def test_student_readme_credits_micrograd_and_walks_both_paths():
-    for words in ("Andrej Karpathy", MICROGRAD, LECTURE, "building micrograd",
-                  "Save a copy in GitHub", "Save a copy in Drive", "Gradescope", "✓",
-                  "pip install -r requirements.txt", "environment.yml", "jupyter lab", "micrograd_engine.py"):
+    for words in (
+        "Andrej Karpathy",
+        MICROGRAD,
+        LECTURE,
+        "building micrograd",
+        "Save a copy in GitHub",
+        "Save a copy in Drive",
+        "Gradescope",
+        "✓",
+        "pip install -r requirements.txt",
+        "environment.yml",
+        "jupyter lab",
+        "micrograd_engine.py",
+    ):
         assert words in STUDENT_README, words

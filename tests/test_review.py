@@ -1,5 +1,6 @@
 """Suspicious answers are flagged, and honest ones are not: the reference answers, every catalogued
 bug and the untouched stubs raise no flag, so that instructors do not learn to ignore the list."""
+
 import json
 
 import pytest
@@ -115,14 +116,21 @@ def test_cells_that_do_not_parse_and_other_cells_are_not_flagged():
     assert review.review(with_answer("import os\ndef broken(:\n"), EX) == []
     nb = filled(EX)
     nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "import os\nos.system('ls')"})
-    nb["cells"].append({"cell_type": "markdown", "metadata": {"nbgrader": {"solution": True, "grade_id": "m"}},
-                        "source": "import os"})
+    nb["cells"].append(
+        {"cell_type": "markdown", "metadata": {"nbgrader": {"solution": True, "grade_id": "m"}}, "source": "import os"}
+    )
     assert review.review(nb, EX) == []
 
 
 def test_allowed_imports_come_from_the_source_notebook(monkeypatch):
     assert review.allowed_imports(EX) == {"math", "random"}
-    monkeypatch.setattr(review, "_source_notebook", lambda aid: {"cells": [], "metadata": {
-        "course": {"allowed_imports": ["math", "random", "numpy", "matplotlib.pyplot"]}}})
+    monkeypatch.setattr(
+        review,
+        "_source_notebook",
+        lambda aid: {
+            "cells": [],
+            "metadata": {"course": {"allowed_imports": ["math", "random", "numpy", "matplotlib.pyplot"]}},
+        },
+    )
     assert review.review(with_answer("import numpy as np\nimport matplotlib.pyplot as plt"), EX) == []
     assert review.review(with_answer("import matplotlib"), EX) == ["answer cell add imports matplotlib"]

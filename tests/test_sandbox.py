@@ -1,5 +1,6 @@
 """The bubblewrap sandbox of grading kernels: every test starts a real kernel in a real sandbox and
 runs code in it, because a sandbox is only as good as what the notebook can actually do inside."""
+
 import json
 import os
 import shutil
@@ -14,7 +15,6 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
-import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
@@ -23,11 +23,23 @@ from nbformat.v4 import new_code_cell, new_notebook
 from autograder import sandbox
 from autograder.sandbox import Limits, Sandbox
 
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+
 ROOT = os.geteuid() == 0
 REPO = Path(sandbox.__file__).resolve().parents[1]
 SECRET_VAR = "GRADER_SECRET_TOKEN"
-ALLOWED_ENV = {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-               "OPENBLAS_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "MICROGRAD_GRADING"}
+ALLOWED_ENV = {
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "MPLBACKEND",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "PYTHONDONTWRITEBYTECODE",
+    "MICROGRAD_GRADING",
+}
 
 # Defined in every kernel: run a callable, return its result or the name of what it raised.
 PRELUDE = textwrap.dedent("""
@@ -100,8 +112,12 @@ def shared(tmp_path_factory):
     os.set_inheritable(held.fileno(), True)
     os.environ[SECRET_VAR] = "s3cret-" + uuid.uuid4().hex
     try:
-        with Sandbox({"micrograd_engine.py": engine}, Limits(memory_mb=1024), slot=10,
-                     env={"MICROGRAD_GRADING": "1"}) as sb, Kernel(sb) as k:
+        with (
+            Sandbox(
+                {"micrograd_engine.py": engine}, Limits(memory_mb=1024), slot=10, env={"MICROGRAD_GRADING": "1"}
+            ) as sb,
+            Kernel(sb) as k,
+        ):
             yield SimpleNamespace(sb=sb, k=k, tmp=tmp, secret=secret, engine=engine)
     finally:
         del os.environ[SECRET_VAR]
@@ -114,8 +130,10 @@ def mode(request, monkeypatch):
     if request.param == "cgroup" and sandbox.limits_enforced_by() == "watchdog":
         pytest.skip("cannot create cgroups here")
     if request.param == "watchdog":
+
         def refuse(cls, name, limits):
             raise OSError("cgroups switched off by the test")
+
         monkeypatch.setattr(sandbox._Cgroups, "create", classmethod(refuse))
     return request.param
 
@@ -134,6 +152,7 @@ def _host_processes_with(token):
 
 # -- 7. availability -----------------------------------------------------------------------------
 
+
 def test_sandbox_is_available_here():
     assert sandbox.unavailable() is None
 
@@ -150,9 +169,11 @@ def test_unavailable_says_why_without_bwrap(monkeypatch):
 
 # -- 1. an unprivileged uid ------------------------------------------------------------------------
 
+
 def test_kernel_runs_as_an_unprivileged_uid(shared):
-    inside = shared.k.value("[os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), "
-                            "open('/proc/self/status').read()]")
+    inside = shared.k.value(
+        "[os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), open('/proc/self/status').read()]"
+    )
     status = dict(line.split(":\t", 1) for line in inside[4].splitlines() if ":\t" in line)
     assert int(status["CapEff"], 16) == int(status["CapPrm"], 16) == int(status["CapBnd"], 16) == 0
     assert status["NoNewPrivs"].strip() == "1"
@@ -167,19 +188,23 @@ def test_kernel_runs_as_an_unprivileged_uid(shared):
 
 # -- 2. a fresh root -------------------------------------------------------------------------------
 
+
 def test_filesystem_shows_only_what_python_needs(shared):
-    k, venv_site = shared.k, Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
+    k, venv_site = (
+        shared.k,
+        Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages"),
+    )
     assert Path("/root/.bashrc").exists() or not ROOT, "the test needs a host file under /root"
     got = k.value(f"""{{
-        "solutions": attempt(lambda: os.listdir({str(REPO / 'solutions')!r})),
-        "autograder": attempt(lambda: os.listdir({str(REPO / 'autograder')!r})),
+        "solutions": attempt(lambda: os.listdir({str(REPO / "solutions")!r})),
+        "autograder": attempt(lambda: os.listdir({str(REPO / "autograder")!r})),
         "work_main": attempt(lambda: os.listdir({str(REPO)!r})),
         "bashrc": attempt(lambda: open('/root/.bashrc').read()),
         "grader_tmp": attempt(lambda: open({str(shared.secret)!r}).read()),
         "home": attempt(lambda: os.listdir('/home')),
         "shadow": attempt(lambda: open('/etc/shadow').read()),
         "import_autograder": attempt(lambda: __import__('autograder')),
-        "site_packages": attempt(lambda: open({str(venv_site / 'evil.pth')!r}, 'w').write('x')),
+        "site_packages": attempt(lambda: open({str(venv_site / "evil.pth")!r}, 'w').write('x')),
         "root_fs": attempt(lambda: open('/evil', 'w').write('x')),
         "numpy": attempt(lambda: __import__('numpy').__name__),
         "cwd": os.getcwd(), "home_env": os.environ['HOME'],
@@ -207,6 +232,7 @@ def test_filesystem_shows_only_what_python_needs(shared):
 
 # -- 3. private /tmp, no network, private sockets, clean environment, no inherited fds -----------
 
+
 def test_no_network_and_a_private_tmp(shared):
     k = shared.k
     listener = socket.create_server(("127.0.0.1", 0))
@@ -221,8 +247,8 @@ def test_no_network_and_a_private_tmp(shared):
         }}""")
     finally:
         listener.close()
-    assert got["loopback"].startswith("ConnectionRefusedError")   # its own loopback, not the host's
-    assert got["outside"].startswith("OSError: errno 101")        # network unreachable
+    assert got["loopback"].startswith("ConnectionRefusedError")  # its own loopback, not the host's
+    assert got["outside"].startswith("OSError: errno 101")  # network unreachable
     assert not got["dns"] == "ok"
     assert got["tmp_write"] == 1 and not Path(f"/tmp/from-notebook-{port}").exists()
     assert shared.secret.name not in got["tmp_before"]
@@ -236,7 +262,9 @@ def test_kernel_sockets_live_in_a_private_sealed_folder(shared):
     # (it is host disk, not a size-capped tmpfs).
     assert not mode.st_mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH)
     assert stat.S_IMODE(Path(km.connection_file).stat().st_mode) == 0o600
-    assert shared.k.value(f"attempt(lambda: open({str(folder / 'fill')!r}, 'w').write('x'))").startswith("PermissionError")
+    assert shared.k.value(f"attempt(lambda: open({str(folder / 'fill')!r}, 'w').write('x'))").startswith(
+        "PermissionError"
+    )
     assert not (folder / "fill").exists()
 
 
@@ -268,6 +296,7 @@ def test_interrupt_reaches_the_kernel(shared):
 
 # -- 4. a PID namespace per notebook --------------------------------------------------------------
 
+
 def test_close_kills_everything_the_notebook_started(tmp_path):
     token = f"sandbox-test-{uuid.uuid4().hex}"
     with Sandbox({}, Limits(), slot=14) as sb:
@@ -282,8 +311,8 @@ def test_close_kills_everything_the_notebook_started(tmp_path):
                 if len(_host_processes_with(token)) == 2:
                     break
                 time.sleep(0.1)
-            assert len(_host_processes_with(token)) == 2      # the test can see them ...
-            assert inner_pid[2] < 10                           # ... the kernel sees a PID namespace
+            assert len(_host_processes_with(token)) == 2  # the test can see them ...
+            assert inner_pid[2] < 10  # ... the kernel sees a PID namespace
         sb.close()
         assert _host_processes_with(token) == []
         sb.close()  # idempotent
@@ -291,32 +320,46 @@ def test_close_kills_everything_the_notebook_started(tmp_path):
 
 # -- 5. limits for the whole process tree ---------------------------------------------------------
 
+
 def test_memory_limit_counts_the_whole_tree(mode):
     # Two children of 0.6 x the limit each: a per-process limit would let both live.
     with Sandbox({}, Limits(memory_mb=300), slot=11) as sb:
         assert sb.enforced_by == ("watchdog" if mode == "watchdog" else sandbox.limits_enforced_by())
-        took = _run_until_killed(sb, """
+        took = _run_until_killed(
+            sb,
+            """
             hogs = [subprocess.Popen([sys.executable, '-c',
                     'import time; b = b"x" * (180 * 2**20); time.sleep(60)']) for _ in range(2)]
             time.sleep(60)
-        """)
+        """,
+        )
         assert sb.stop_reason() == "the notebook used more than 300 MB of memory", sb.log.read_text()
         assert took < 40
 
 
 def test_cpu_limit_counts_the_whole_tree(mode):
     with Sandbox({}, Limits(cpu_seconds=2), slot=12) as sb:
-        took = _run_until_killed(sb, """
+        took = _run_until_killed(
+            sb,
+            """
             spin = subprocess.Popen([sys.executable, '-c', 'while True: pass'])
             end = time.monotonic() + 60
             while time.monotonic() < end: pass
-        """)
+        """,
+        )
         assert sb.stop_reason() == "the notebook used more than 2 s of CPU time", sb.log.read_text()
         assert took < 40
 
 
-@pytest.mark.parametrize("level,slot", [("full", 13), pytest.param("uid", 23, marks=pytest.mark.skipif(
-    not ROOT, reason="level 'uid' needs a grader running as root"))])
+@pytest.mark.parametrize(
+    "level,slot",
+    [
+        ("full", 13),
+        pytest.param(
+            "uid", 23, marks=pytest.mark.skipif(not ROOT, reason="level 'uid' needs a grader running as root")
+        ),
+    ],
+)
 def test_fork_bomb_is_contained(mode, level, slot):
     if mode == "watchdog" and not ROOT:
         pytest.skip("without cgroups or a uid of its own only a polling watchdog would stop it")
@@ -332,11 +375,15 @@ def test_fork_bomb_is_contained(mode, level, slot):
         if mode == "cgroup":
             assert sb.stop_reason() == "the notebook started more than 48 processes", sb.log.read_text()
         else:  # RLIMIT_NPROC of its own uid refused the fork; the watchdog may not have looked yet
-            assert (sb.stop_reason() == "the notebook started more than 48 processes"
-                    or "BlockingIOError" in str(failed.value)), str(failed.value)
+            assert sb.stop_reason() == "the notebook started more than 48 processes" or "BlockingIOError" in str(
+                failed.value
+            ), str(failed.value)
     if ROOT:  # the grader survived, and nothing of the bomb is left on the host
-        assert not [p for p in psutil.process_iter(["uids", "status"])
-                    if p.info["uids"].real == 61000 + slot and p.info["status"] != psutil.STATUS_ZOMBIE]
+        assert not [
+            p
+            for p in psutil.process_iter(["uids", "status"])
+            if p.info["uids"].real == 61000 + slot and p.info["status"] != psutil.STATUS_ZOMBIE
+        ]
 
 
 def test_file_size_and_scratch_disk_are_capped():
@@ -347,15 +394,17 @@ def test_file_size_and_scratch_disk_are_capped():
             "tmp": attempt(lambda: [open(f'/tmp/part{i}', 'wb').write(b'x' * 7 * 2**20) for i in range(6)]),
             "shm": attempt(lambda: [open(f'/dev/shm/part{i}', 'wb').write(b'x' * 7 * 2**20) for i in range(6)]),
         }""")
-        assert got["big_file"] == "OSError: errno 27"       # EFBIG: RLIMIT_FSIZE, the kernel lives on
-        assert got["workdir"] == got["tmp"] == got["shm"] == "OSError: errno 28"   # ENOSPC on the tmpfs
+        assert got["big_file"] == "OSError: errno 27"  # EFBIG: RLIMIT_FSIZE, the kernel lives on
+        assert got["workdir"] == got["tmp"] == got["shm"] == "OSError: errno 28"  # ENOSPC on the tmpfs
         assert k.run("1 + 1") == "2"
 
 
 # -- 6. start time -------------------------------------------------------------------------------
 
+
 def test_start_time_sandboxed_vs_plain(capsys):
     """Printed, not asserted: the course grades thousands of notebooks, so this is the figure to watch."""
+
     def timed(km, close):
         nb = new_notebook(cells=[new_code_cell("1 + 1")])
         client = NotebookClient(nb, km=km, kernel_name="python3")
@@ -387,8 +436,10 @@ def test_start_time_sandboxed_vs_plain(capsys):
         print()
         for name, times in runs.items():
             best = min(times)
-            print(f"{name:>9} kernel: start + `1+1` {best[0]:.2f} s, with shutdown {best[1]:.2f} s "
-                  f"(best of {len(times)}; limits by {sandbox.limits_enforced_by() if name != 'plain' else '-'})")
+            print(
+                f"{name:>9} kernel: start + `1+1` {best[0]:.2f} s, with shutdown {best[1]:.2f} s "
+                f"(best of {len(times)}; limits by {sandbox.limits_enforced_by() if name != 'plain' else '-'})"
+            )
 
 
 # -- 8. level "uid": no bwrap, no namespaces, a uid of its own (Gradescope's Docker image) -------
@@ -397,8 +448,11 @@ needs_root = pytest.mark.skipif(not ROOT, reason="level 'uid' needs a grader run
 
 
 def _uid_alive(uid):
-    return [p for p in psutil.process_iter(["uids", "status"])
-            if p.info["uids"].real == uid and p.info["status"] != psutil.STATUS_ZOMBIE]
+    return [
+        p
+        for p in psutil.process_iter(["uids", "status"])
+        if p.info["uids"].real == uid and p.info["status"] != psutil.STATUS_ZOMBIE
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -414,13 +468,21 @@ def shared_uid(tmp_path_factory):
     engine.write_text("VALUE = 1\n")
     private = Path(tempfile.mkdtemp(prefix="grader-private-"))  # /tmp/...: the kernel can reach /tmp
     (private / "hidden.txt").write_text("hidden tests")
-    (private / "hidden.txt").chmod(0o644)                      # only the folder's 0700 protects it
+    (private / "hidden.txt").chmod(0o644)  # only the folder's 0700 protects it
     held = open(secret)
     os.set_inheritable(held.fileno(), True)
     os.environ[SECRET_VAR + "_UID"] = "s3cret-" + uuid.uuid4().hex
     try:
-        with Sandbox({"micrograd_engine.py": engine}, Limits(memory_mb=1024), slot=20,
-                     env={"MICROGRAD_GRADING": "1"}, level="uid") as sb, Kernel(sb) as k:
+        with (
+            Sandbox(
+                {"micrograd_engine.py": engine},
+                Limits(memory_mb=1024),
+                slot=20,
+                env={"MICROGRAD_GRADING": "1"},
+                level="uid",
+            ) as sb,
+            Kernel(sb) as k,
+        ):
             yield SimpleNamespace(sb=sb, k=k, tmp=tmp, secret=secret, engine=engine, private=private)
     finally:
         del os.environ[SECRET_VAR + "_UID"]
@@ -429,8 +491,9 @@ def shared_uid(tmp_path_factory):
 
 
 def test_uid_level_kernel_runs_as_its_own_uid(shared_uid):
-    inside = shared_uid.k.value("[os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), "
-                                "open('/proc/self/status').read()]")
+    inside = shared_uid.k.value(
+        "[os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), open('/proc/self/status').read()]"
+    )
     status = dict(line.split(":\t", 1) for line in inside[4].splitlines() if ":\t" in line)
     assert inside[:4] == [61020, 61020, 61020, []]
     assert int(status["CapEff"], 16) == int(status["CapPrm"], 16) == int(status["CapBnd"], 16) == 0
@@ -441,15 +504,18 @@ def test_uid_level_kernel_runs_as_its_own_uid(shared_uid):
 
 
 def test_uid_level_cannot_read_private_files_or_write_the_venv(shared_uid):
-    k, venv_site = shared_uid.k, Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
+    k, venv_site = (
+        shared_uid.k,
+        Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages"),
+    )
     got = k.value(f"""{{
         "private_list": attempt(lambda: os.listdir({str(shared_uid.private)!r})),
-        "private_read": attempt(lambda: open({str(shared_uid.private / 'hidden.txt')!r}).read()),
+        "private_read": attempt(lambda: open({str(shared_uid.private / "hidden.txt")!r}).read()),
         "grader_tmp": attempt(lambda: open({str(shared_uid.secret)!r}).read()),
         "bashrc": attempt(lambda: open('/root/.bashrc').read()),
         "shadow": attempt(lambda: open('/etc/shadow').read()),
-        "site_packages": attempt(lambda: open({str(venv_site / 'evil.pth')!r}, 'w').write('x')),
-        "venv_bin": attempt(lambda: open({str(Path(sys.prefix, 'bin', 'evil'))!r}, 'w').write('x')),
+        "site_packages": attempt(lambda: open({str(venv_site / "evil.pth")!r}, 'w').write('x')),
+        "venv_bin": attempt(lambda: open({str(Path(sys.prefix, "bin", "evil"))!r}, 'w').write('x')),
         "numpy": attempt(lambda: __import__('numpy').__name__),
         "cwd": os.getcwd(), "home": os.environ['HOME'], "tmpdir": os.environ['TMPDIR'],
         "tempfile": __import__('tempfile').gettempdir(),
@@ -483,7 +549,7 @@ def test_uid_level_clean_environment_sockets_and_no_inherited_files(shared_uid):
         "environ": open('/proc/self/environ').read().split('\\0'),
         "secret": [k for k in os.environ if 'SECRET' in k],
         "fds": {{f: attempt(lambda: os.readlink('/proc/self/fd/' + f)) for f in os.listdir('/proc/self/fd')}},
-        "fill": attempt(lambda: open({str(folder / 'fill')!r}, 'w').write('x')),
+        "fill": attempt(lambda: open({str(folder / "fill")!r}, 'w').write('x')),
     }}""")
     started_with = {e.split("=", 1)[0] for e in got["environ"] if e}
     assert started_with <= ALLOWED_ENV and "MICROGRAD_GRADING" in started_with, started_with
@@ -509,7 +575,7 @@ def test_uid_level_reads_what_any_user_may_read_until_it_is_hidden(shared_uid):
         sandbox.hide_from_kernels(folder)
         assert shared_uid.k.value(read).startswith("PermissionError")
         assert shared_uid.k.value(f"attempt(lambda: os.listdir({str(folder)!r}))").startswith("PermissionError")
-        assert (folder / "solutions" / "answers.txt").read_text() == "42"   # root still reads it
+        assert (folder / "solutions" / "answers.txt").read_text() == "42"  # root still reads it
     finally:
         shutil.rmtree(folder)
 
@@ -529,11 +595,11 @@ def test_hide_from_kernels_keeps_the_python_it_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "_python_dirs", lambda: [str(source / ".venv"), sys.base_prefix])
     sandbox.hide_from_kernels(source, tmp_path / "missing")
     mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
-    assert mode(source) == 0o701                      # the way to the venv: traversable, not listable
+    assert mode(source) == 0o701  # the way to the venv: traversable, not listable
     assert mode(source / "solutions") == 0o700 and mode(source / "solutions" / "a.ipynb") == 0o600
-    assert mode(source / ".venv") == mode(source / ".venv" / "bin") == 0o755   # the venv as it was
+    assert mode(source / ".venv") == mode(source / ".venv" / "bin") == 0o755  # the venv as it was
     assert mode(source / ".venv" / "bin" / "python") == 0o644
-    assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == host_mode          # no symlink followed
+    assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == host_mode  # no symlink followed
 
 
 @needs_root
@@ -558,7 +624,7 @@ def test_uid_level_close_kills_every_process_of_its_uid(mode):
             assert len(_host_processes_with(token)) == 2
         sb.close()
         assert _host_processes_with(token) == [] and _uid_alive(61024) == []
-        assert not any(Path(d, token).exists() for d in sandbox.STRAY_DIRS)   # its files in /tmp & co.
+        assert not any(Path(d, token).exists() for d in sandbox.STRAY_DIRS)  # its files in /tmp & co.
         assert not sb._dir.exists()
         sb.close()  # idempotent
 
@@ -568,11 +634,14 @@ def test_uid_level_memory_limit_counts_every_process_of_the_uid(mode):
     # Two hogs of 0.6 x the limit that left the kernel's process tree (sh exits: init adopts them).
     with Sandbox({}, Limits(memory_mb=300), slot=21, level="uid") as sb:
         assert sb.enforced_by == ("watchdog" if mode == "watchdog" else sandbox.limits_enforced_by())
-        took = _run_until_killed(sb, """
+        took = _run_until_killed(
+            sb,
+            """
             hog = sys.executable + ' -c "import time; b = bytes([1]) * (180 * 2**20); time.sleep(60)"'
             subprocess.run(['/bin/sh', '-c', f'{hog} & {hog} &'])
             time.sleep(60)
-        """)
+        """,
+        )
         assert sb.stop_reason() == "the notebook used more than 300 MB of memory", sb.log.read_text()
         assert took < 40
     assert _uid_alive(61021) == []
@@ -590,17 +659,17 @@ def test_uid_level_waits_until_no_other_sandbox_has_its_uid():
             with Kernel(sb) as k:
                 got["ran"] = k.run("1 + 1")
 
-    with Sandbox({}, Limits(), slot=26) as first, Kernel(first) as k:   # level "full", same uid
+    with Sandbox({}, Limits(), slot=26) as first, Kernel(first) as k:  # level "full", same uid
         waiting = threading.Thread(target=second)
         waiting.start()
         time.sleep(1.5)
         assert "at" not in got
-        assert k.run("1 + 1") == "2"          # untouched by the waiting sandbox
+        assert k.run("1 + 1") == "2"  # untouched by the waiting sandbox
         closed = time.monotonic()
     waiting.join(60)
     assert got["at"] >= closed and got["ran"] == "2"
     with Sandbox({}, Limits(), slot=26), Sandbox({}, Limits(), slot=26):
-        pass                                   # level "full" sandboxes share a uid freely
+        pass  # level "full" sandboxes share a uid freely
 
 
 @needs_root
@@ -611,6 +680,7 @@ def test_uid_level_file_size_is_capped():
 
 
 # -- 9. which level, and MICROGRAD_SANDBOX_LEVEL ------------------------------------------------
+
 
 @pytest.fixture
 def fresh_answers(monkeypatch):
@@ -635,12 +705,12 @@ def test_best_level_is_full_where_bwrap_runs(fresh_answers):
 def test_without_bwrap_a_root_grader_gets_level_uid_when_it_asks(fresh_answers, monkeypatch):
     _without_bwrap(monkeypatch)
     assert sandbox.best_level() == "uid"
-    assert sandbox.unavailable() == "bwrap is not installed"       # level "full" by default: refused
+    assert sandbox.unavailable() == "bwrap is not installed"  # level "full" by default: refused
     monkeypatch.setenv(sandbox.LEVEL_VAR, "uid")
-    assert sandbox.unavailable() is None                           # ... and the grader grades at uid
-    with Sandbox({}, Limits(), slot=27) as sb:                     # the default level follows the variable
+    assert sandbox.unavailable() is None  # ... and the grader grades at uid
+    with Sandbox({}, Limits(), slot=27) as sb:  # the default level follows the variable
         assert sb.level == "uid"
-    with Sandbox({}, Limits(), slot=27, level="full") as sb:       # an explicit level wins
+    with Sandbox({}, Limits(), slot=27, level="full") as sb:  # an explicit level wins
         assert sb.level == "full"
     monkeypatch.setenv(sandbox.LEVEL_VAR, "none")
     assert "must be 'full' or 'uid'" in sandbox.unavailable()

@@ -1,5 +1,6 @@
 """Every source notebook runs top to bottom in a real kernel, with PyTorch checking the hidden
 tests' expected gradients, and each test cell says in one line that it passed."""
+
 import shutil
 
 import nbformat
@@ -8,6 +9,8 @@ from nbclient import NotebookClient
 
 from autograder.course import SOLUTIONS, assignments
 from autograder.engine import reference_engine
+
+pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
 
 
 @pytest.mark.parametrize("aid", assignments())

@@ -1,4 +1,5 @@
 """The checks kit and the grader's judgment, without kernels."""
+
 import ast
 import importlib
 import json
@@ -61,15 +62,27 @@ def test_when_graded_a_check_reports_and_never_raises(monkeypatch, capsys):
     graded = _grading_kit(monkeypatch)
     assert graded.GRADING and graded.torch is None
     found = _observe(graded, capsys, lambda c: (c.close(3.0, 999.0, "m"), c.true(False, "t"), c.close("x", 1, "n")))
-    assert [(r["kind"], r["value"]) for r in found] == [("close", 3.0), ("true", False), ("close", None), ("done", None)]
+    assert [(r["kind"], r["value"]) for r in found] == [
+        ("close", 3.0),
+        ("true", False),
+        ("close", None),
+        ("done", None),
+    ]
     importlib.reload(kit)
 
 
 @pytest.fixture
 def reference(monkeypatch, capsys):
     graded = _grading_kit(monkeypatch)
-    found = _observe(graded, capsys, lambda c: (c.close(2.0, 0, "a.grad: accumulate with +="), c.true(True, "a Value"),
-                                                c.below(0.05, 0.1, "loss under 0.1")))
+    found = _observe(
+        graded,
+        capsys,
+        lambda c: (
+            c.close(2.0, 0, "a.grad: accumulate with +="),
+            c.true(True, "a Value"),
+            c.below(0.05, 0.1, "loss under 0.1"),
+        ),
+    )
     importlib.reload(kit)
     return found
 
@@ -80,20 +93,25 @@ def _student(values):
 
 
 def test_the_same_numbers_pass(reference):
-    verdict = judge("__add__", reference, _student([("close", 2.0), ("true", True), ("below", 0.07), ("done", None)]), None, False)
+    verdict = judge(
+        "__add__", reference, _student([("close", 2.0), ("true", True), ("below", 0.07), ("done", None)]), None, False
+    )
     assert verdict.passed and verdict.message == "✓ __add__: 3 checks passed"
 
 
-@pytest.mark.parametrize("values,expected", [
-    ([("close", 1.0), ("true", True), ("below", 0.07), ("done", None)], "accumulate with +="),
-    ([("close", 2.0), ("true", False), ("below", 0.07), ("done", None)], "a Value"),
-    ([("close", 2.0), ("true", 1), ("below", 0.07), ("done", None)], "a Value"),
-    ([("close", 2.0), ("true", True), ("below", 0.2), ("done", None)], "loss under 0.1"),
-    ([("close", float("nan")), ("true", True), ("below", 0.07), ("done", None)], "accumulate"),
-    ([("close", 2.0), ("true", True), ("below", 0.07)], "did not finish"),
-    ([("close", 2.0)], "a Value (the check did not run"),
-    ([], "accumulate with += (the check did not run"),
-])
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([("close", 1.0), ("true", True), ("below", 0.07), ("done", None)], "accumulate with +="),
+        ([("close", 2.0), ("true", False), ("below", 0.07), ("done", None)], "a Value"),
+        ([("close", 2.0), ("true", 1), ("below", 0.07), ("done", None)], "a Value"),
+        ([("close", 2.0), ("true", True), ("below", 0.2), ("done", None)], "loss under 0.1"),
+        ([("close", float("nan")), ("true", True), ("below", 0.07), ("done", None)], "accumulate"),
+        ([("close", 2.0), ("true", True), ("below", 0.07)], "did not finish"),
+        ([("close", 2.0)], "a Value (the check did not run"),
+        ([], "accumulate with += (the check did not run"),
+    ],
+)
 def test_a_wrong_missing_or_unfinished_report_fails_with_the_checks_own_message(reference, values, expected):
     verdict = judge("__add__", reference, _student(values), None, False)
     assert not verdict.passed and expected in verdict.message
@@ -116,6 +134,8 @@ def test_a_cell_without_reference_never_passes():
 
 def test_reports_ignore_other_output_and_broken_lines():
     text = "hello\n@@check {broken\n@@check " + json.dumps({"n": 0, "kind": "done", "value": None}) + "\n"
-    outputs = [{"output_type": "stream", "name": "stdout", "text": text},
-               {"output_type": "stream", "name": "stderr", "text": "@@check " + json.dumps({"n": 1})}]
+    outputs = [
+        {"output_type": "stream", "name": "stdout", "text": text},
+        {"output_type": "stream", "name": "stderr", "text": "@@check " + json.dumps({"n": 1})},
+    ]
     assert reports(outputs) == [{"n": 0, "kind": "done", "value": None}]

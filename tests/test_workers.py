@@ -5,6 +5,7 @@ line on stdin, one JSON row a line on stdout), takes the real worker's place and
 cue from the student's name: `crash` dies, `once` dies the first time only, `stall` sleeps
 forever (with a child of its own and a grandchild in a session of its own, like a kernel),
 `stop` sends itself SIGSTOP, `slow` takes 3 s, `bad` answers a malformed row."""
+
 import csv
 import json
 import stat
@@ -18,10 +19,9 @@ import pytest
 import autograder
 from autograder import cli, grade, samples
 
-
 AID = "02_value_backward"
 
-FAKE_WORKER = r'''
+FAKE_WORKER = r"""
 import json, os, signal, subprocess, sys, time
 out = sys.argv[1]
 slot = int(sys.argv[sys.argv.index("--slot") + 1])
@@ -60,7 +60,7 @@ for line in iter(sys.stdin.readline, ""):
     print(json.dumps({"student": st, "assignment": t["assignment"], "score": 3.0, "max_score": 5.0,
                       "pending": 2.0, "tests": {"test_a": [3.0, 3.0], "writeup": [0.0, 2.0]},
                       "manual": ["writeup"], "awaiting": ["writeup"], "status": "graded"}), flush=True)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,7 @@ def fake_worker(tmp_path_factory):
 @pytest.fixture
 def sandbox(monkeypatch):
     """sandbox(reason): make autograder.sandbox.unavailable() return `reason` (None: available)."""
+
     def set_reason(reason):
         try:
             from autograder import sandbox as module
@@ -81,6 +82,7 @@ def sandbox(monkeypatch):
             monkeypatch.setitem(sys.modules, "autograder.sandbox", module)
             monkeypatch.setattr(autograder, "sandbox", module, raising=False)
         monkeypatch.setattr(module, "unavailable", lambda: reason, raising=False)
+
     set_reason(None)
     return set_reason
 
@@ -261,20 +263,29 @@ def test_manual_grades_apply_to_hand_graded_cells_only_clamped_and_never_crash(s
     (root / "out").mkdir()
     (root / "out" / "manual_grades.csv").write_text(
         "student,assignment,grade_id,points\n"
-        f"a,{AID},writeup,5\n"        # more than the cell is worth
-        f"b,{AID},writeup,-1\n"       # less than nothing
-        f"c,{AID},test_a,1\n"         # an autograded cell
-        f"d,{AID},writeup,abc\n"      # not a number
-        f"e,{AID},nosuch,1\n"         # no such cell
-        f"f,{AID},writeup\n"          # a short row
+        f"a,{AID},writeup,5\n"  # more than the cell is worth
+        f"b,{AID},writeup,-1\n"  # less than nothing
+        f"c,{AID},test_a,1\n"  # an autograded cell
+        f"d,{AID},writeup,abc\n"  # not a number
+        f"e,{AID},nosuch,1\n"  # no such cell
+        f"f,{AID},writeup\n"  # a short row
         f"g,{AID},writeup,1.5\n"
-        f"g,{AID},writeup,1\n"        # entered again: the last counts, once
+        f"g,{AID},writeup,1\n"  # entered again: the last counts, once
         f"h,{AID},writeup,nan\n"
-        f"zz,{AID},writeup,1\n")      # nobody: ignored
+        f"zz,{AID},writeup,1\n"
+    )  # nobody: ignored
     subs = run(root)
     got = {s: (subs[s].score, subs[s].pending) for s in subs}
-    assert got == {"a": (5, 0), "b": (3, 0), "c": (3, 2), "d": (3, 2), "e": (3, 2), "f": (3, 2),
-                   "g": (4, 0), "h": (3, 2)}
+    assert got == {
+        "a": (5, 0),
+        "b": (3, 0),
+        "c": (3, 2),
+        "d": (3, 2),
+        "e": (3, 2),
+        "f": (3, 2),
+        "g": (4, 0),
+        "h": (3, 2),
+    }
     assert subs["a"].tests["writeup"] == (2, 2) and subs["c"].tests["test_a"] == (3, 3)
     assert any("clamped to 2" in n for n in subs["a"].notes)
     assert any("clamped to 0" in n for n in subs["b"].notes)
@@ -295,8 +306,10 @@ def test_without_a_sandbox_nothing_is_graded(setting, sandbox, monkeypatch):
     sandbox("bubblewrap (bwrap) is not installed")
     with pytest.raises(SystemExit) as refused:
         run(root)
-    assert str(refused.value) == ("cannot grade: bubblewrap (bwrap) is not installed. Install bubblewrap "
-                                  "(apt-get install bubblewrap) or pass --unsafe-no-sandbox to grade without a sandbox")
+    assert str(refused.value) == (
+        "cannot grade: bubblewrap (bwrap) is not installed. Install bubblewrap "
+        "(apt-get install bubblewrap) or pass --unsafe-no-sandbox to grade without a sandbox"
+    )
     monkeypatch.setitem(sys.modules, "autograder.sandbox", None)  # the module is missing altogether
     monkeypatch.delattr(autograder, "sandbox", raising=False)
     with pytest.raises(SystemExit, match="^cannot grade: .*--unsafe-no-sandbox"):

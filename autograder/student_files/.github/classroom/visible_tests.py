@@ -16,6 +16,7 @@ GitHub Classroom's autograding reporter. Inside a GitHub Actions job it also han
 to the reporter step (environment variables EXNN_..._RESULTS and the `runners` output) and
 adds the score table to the job summary.
 """
+
 import argparse
 import base64
 import json
@@ -40,8 +41,13 @@ def test_cells(nb):
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         code = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
-        if (cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and code
-                and not str(meta.get("grade_id", "")).endswith("_hidden")):
+        if (
+            cell.cell_type == "code"
+            and meta.get("grade")
+            and not meta.get("solution")
+            and code
+            and not str(meta.get("grade_id", "")).endswith("_hidden")
+        ):
             cells.append(cell)
     return cells
 
@@ -56,8 +62,11 @@ def outcome(cell):
             if name == "NotImplementedError" and not value:
                 return False, "not written yet (NotImplementedError)"
             return False, f"{name}: {value}" if value else name
-    stderr = "".join(o.get("text", "") for o in cell.get("outputs", [])
-                     if o.get("output_type") == "stream" and o.get("name") == "stderr")
+    stderr = "".join(
+        o.get("text", "")
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    )
     if stderr.strip():
         return False, "wrote to stderr: " + stderr.strip()
     return True, ""
@@ -69,13 +78,21 @@ def run_notebook(path, folder, timeout):
     cells = test_cells(nb)
     started = time.monotonic()
     problem = None
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(folder)}},
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        resources={"metadata": {"path": str(folder)}},
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    )
     try:
         client.execute()
     except (CellTimeoutError, DeadKernelError, RuntimeError) as e:
-        problem = f"the notebook stopped: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        problem = (
+            f"the notebook stopped: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        )
     seconds = round(time.monotonic() - started, 1)
     tests = []
     for cell in cells:
@@ -84,19 +101,41 @@ def run_notebook(path, folder, timeout):
         passed, message = outcome(cell)
         if problem and not passed:
             message = f"{message} ({problem})"
-        tests.append({"name": meta["grade_id"], "status": "pass" if passed else "fail",
-                      "score": points if passed else 0.0, "max_score": points,
-                      "message": message[:MESSAGE_LIMIT], "filename": "", "line_no": 0, "execution_time": 0})
+        tests.append(
+            {
+                "name": meta["grade_id"],
+                "status": "pass" if passed else "fail",
+                "score": points if passed else 0.0,
+                "max_score": points,
+                "message": message[:MESSAGE_LIMIT],
+                "filename": "",
+                "line_no": 0,
+                "execution_time": 0,
+            }
+        )
     max_score = sum(t["max_score"] for t in tests)
     if not tests:
         status = "error"
-        tests = [{"name": path.stem, "status": "error", "score": 0.0, "max_score": 0.0, "line_no": 0,
-                  "message": "no visible test cell found: was the notebook's cell metadata lost?"}]
+        tests = [
+            {
+                "name": path.stem,
+                "status": "error",
+                "score": 0.0,
+                "max_score": 0.0,
+                "line_no": 0,
+                "message": "no visible test cell found: was the notebook's cell metadata lost?",
+            }
+        ]
     else:
         status = "pass" if all(t["status"] == "pass" for t in tests) else "fail"
-    return {"version": 1, "status": status, "max_score": max_score, "tests": tests,
-            "notebook": path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path),
-            "seconds": seconds}
+    return {
+        "version": 1,
+        "status": status,
+        "max_score": max_score,
+        "tests": tests,
+        "notebook": path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path),
+        "seconds": seconds,
+    }
 
 
 def runner_id(notebook):
@@ -109,13 +148,23 @@ def table(results):
     for runner, r in results.items():
         passed = sum(t["status"] == "pass" for t in r["tests"])
         rows.append((runner, f"{passed} / {len(r['tests'])}", f"{_score(r):g} / {r['max_score']:g}"))
-    rows.append(("total", "", f"{sum(_score(r) for r in results.values()):g} / {sum(r['max_score'] for r in results.values()):g}"))
+    rows.append(
+        (
+            "total",
+            "",
+            f"{sum(_score(r) for r in results.values()):g} / {sum(r['max_score'] for r in results.values()):g}",
+        )
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
-    failures = [f"  {runner} {t['name']}: {t['message']}" for runner, r in results.items()
-                for t in r["tests"] if t["status"] != "pass"]
+    failures = [
+        f"  {runner} {t['name']}: {t['message']}"
+        for runner, r in results.items()
+        for t in r["tests"]
+        if t["status"] != "pass"
+    ]
     if failures:
         lines += ["", "Not passed yet:"] + failures
     return "\n".join(lines)
