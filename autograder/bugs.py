@@ -433,3 +433,20 @@ BUGS = {
         {"test_draw_graph", "test_draw_graph_hidden"},
     ),
 }
+
+# The classic mistakes of a first autograd engine. A visible test must catch each one before the
+# student submits, with a message naming the cause: {bug: words that message must contain}.
+CLASSIC = {
+    "add-assigns-grad": "accumulate with +=",
+    "backward-no-visited-set": "keep a visited set",
+    "backward-grad-not-seeded": "setting self.grad = 1",
+    "backward-not-reversed": "reverse the topological order",
+    "mul-swapped-operands": "did you swap the operands?",
+    "tanh-grad-uses-input": "instead of the output",
+    "exp-grad-uses-input": "instead of the output's",
+    "pow-exponent-off-by-one": "check the exponent",
+    "relu-passes-negative-grad": "do not pass the gradient through for negative inputs",
+    "update-wrong-sign": "moved up the gradient",
+    "train-step-no-zero-grad": "old gradients were not cleared",
+    "train-step-without-zero-grad": "call opt.zero_grad() before loss.backward()",
+}

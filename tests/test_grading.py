@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograder import grade
+from autograder.bugs import CLASSIC
 from autograder.course import SOLUTIONS, assignments, release_path
 from autograder.samples import BUGS
 
@@ -132,3 +133,16 @@ def test_the_bundled_samples_keep_their_grades(graded_samples):
         if got[key] != {k: row[k] for k in ("score", "max_score", "pending_manual")}
     }
     assert not changed, changed
+
+
+@pytest.mark.parametrize("bug", sorted(CLASSIC))
+def test_a_visible_test_catches_each_classic_mistake_and_names_its_cause(graded_samples, bug):
+    """The student sees these fail before submitting: a visible test loses points, and the message
+    the notebook and the feedback show says why."""
+    subs, out = graded_samples
+    aid, *_, breaks = BUGS[bug]
+    visible = {name for name in breaks if not name.endswith("_hidden")}
+    assert visible, f"{bug}: the catalogue lists no visible test that catches it"
+    assert visible <= _failed(subs[(f"bug-{bug}", aid)])
+    page = html.unescape((out / "feedback" / f"bug-{bug}" / f"{aid}.html").read_text())
+    assert CLASSIC[bug] in page, f"{bug}: the feedback does not say {CLASSIC[bug]!r}"
