@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VENV := .venv/.installed
 
-.PHONY: demo test test-fast lint build system bench lessons
+.PHONY: demo test test-fast lint build system bench lessons colab-check
 
 demo: $(VENV) system
 	$(PY) -m autograder build
@@ -38,6 +38,11 @@ system:
 	@command -v dot > /dev/null && command -v bwrap > /dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap > /dev/null; \
 	  else echo "Graphviz or bubblewrap is missing: sudo apt-get install graphviz bubblewrap"; exit 1; fi; }
+
+# Before a term starts, and after a dependency's new release: the filled-in notebooks on the newest
+# packages, in a fresh venv, as in Colab (downloads packages; not part of `make test`).
+colab-check: $(VENV) system
+	$(PY) -u tests/colab_check.py
 
 # Re-run the lessons and commit their outputs whenever a lesson changes.
 lessons: $(VENV) system

@@ -16,8 +16,7 @@ def build():
     warning = placeholder_warning()
     if warning:  # `release` refuses such badges; a build only says so, on one line
         print(warning, file=sys.stderr)
-    written = sync_kit()
-    written += [path for path in sync_debug_tools() if path not in written]
+    written = sync_shared_cells()
     for lesson in sorted(LESSONS.glob("*.ipynb")):
         text = lesson.read_text()
         badged = COLAB_LINK.sub(colab_url(lesson), text)
@@ -53,46 +52,43 @@ def _normalised(text):
     return json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-KIT = Path(__file__).with_name("kit.py")
-KIT_END = "# ---- end of the course's checks ----\n"
+HERE = Path(__file__).parent
+DEBUG_TOOLS = HERE / "debug_tools.py"
+# Cells written once, as Python files, and put into every source notebook that has a cell of that
+# grade_id. Each file ends with a marker line; what a notebook's cell holds below the marker is its own.
+SHARED_CELLS = {
+    "setup": HERE / "kit.py",
+    "debug_tools": DEBUG_TOOLS,
+    "load_engine": HERE / "shared_cells" / "load_micrograd.py",
+    "check_engine": HERE / "shared_cells" / "check_micrograd.py",
+    "save_engine": HERE / "shared_cells" / "save_micrograd.py",
+}
+# Files a locked cell writes next to the notebook (in Colab a notebook arrives alone): {grade_id: file}.
+WRITTEN_FILES = {"test_micrograd_file": HERE / "student_files" / "test_micrograd.py"}
 
 
-def with_kit(source):
-    """A setup cell's source with the course's checks (autograder/kit.py) at its top, followed
-    by what the notebook adds of its own."""
-    own = source.split(KIT_END, 1)[1] if KIT_END in source else source
-    return KIT.read_text() + own
+def with_shared(source, shared):
+    """`source` with the current text of its shared file in place of the part above the marker."""
+    marker = shared.splitlines(keepends=True)[-1]
+    return shared + (source.rsplit(marker, 1)[1] if marker in source else "")
 
 
-def sync_kit():
-    """Put the current kit into the setup cell of every source notebook; return the changed paths."""
+def sync_shared_cells():
+    """Put the current shared files into the cells that use them; return the changed notebooks."""
     changed = []
+    texts = {grade_id: path.read_text() for grade_id, path in SHARED_CELLS.items()}
+    texts |= {grade_id: f"%%writefile {path.name}\n" + path.read_text() for grade_id, path in WRITTEN_FILES.items()}
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         nb = json.loads(path.read_text())
+        dirty = False
         for cell in nb["cells"]:
-            if cell["metadata"].get("nbgrader", {}).get("grade_id") == "setup":
+            grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+            if grade_id in texts:
                 source = "".join(cell["source"])
-                if with_kit(source) != source:
-                    cell["source"] = with_kit(source).splitlines(keepends=True)
-                    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
-                    changed.append(path)
-    return changed
-
-
-DEBUG_TOOLS = Path(__file__).with_name("debug_tools.py")
-
-
-def sync_debug_tools():
-    """Put the current debugging tools (autograder/debug_tools.py) into the `debug_tools` cell of
-    every source notebook that has one; return the changed paths."""
-    changed = []
-    tools = DEBUG_TOOLS.read_text()
-    for path in sorted(SOLUTIONS.glob("*.ipynb")):
-        nb = json.loads(path.read_text())
-        cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "debug_tools"]
-        if any("".join(c["source"]) != tools for c in cells):
-            for cell in cells:
-                cell["source"] = tools.splitlines(keepends=True)
+                if with_shared(source, texts[grade_id]) != source:
+                    cell["source"] = with_shared(source, texts[grade_id]).splitlines(keepends=True)
+                    dirty = True
+        if dirty:
             path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
             changed.append(path)
     return changed

@@ -18,7 +18,7 @@ LESSONS = ROOT / "lessons"
 # Gradebooks, nbgrader course folders and demo output: git-ignored, safe to delete.
 WORK = ROOT / ".work"
 
-ENGINE_FILE = "micrograd_engine.py"
+ENGINE_FILE = "micrograd.zip"  # the reference package, beside a graded notebook
 
 
 def assignments():

@@ -1,14 +1,15 @@
-"""The reference engine file that stands in for a student's own at grading time.
+"""The reference package that stands in for a student's own at grading time.
 
-Exercises 3-6 and the capstone import `micrograd_engine.py`, which the student saved at the end
-of an earlier exercise. Grading puts the reference version beside the notebook instead, so a
-mistake in an earlier exercise never costs points in a later one.
+Exercises 3-6 and the capstone load `micrograd/`, the package the student saved at the end of an
+earlier exercise. Grading puts the reference version beside the notebook instead, as one file,
+`micrograd.zip` (Python imports from a zip on sys.path), so a mistake in an earlier exercise never
+costs points in a later one, and no folder the notebook writes can take its place.
 """
 
 import hashlib
 import json
-import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -26,7 +27,7 @@ def saves_engine(aid):
 
 
 def needs_engine(aid):
-    return any(c["cell_type"] == "code" and "import micrograd_engine" in "".join(c["source"]) for c in _cells(aid))
+    return any(c["cell_type"] == "code" and "load_micrograd(" in "".join(c["source"]) for c in _cells(aid))
 
 
 def reference_engine(aid):
@@ -50,6 +51,18 @@ def reference_engine(aid):
             NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{Path(tmp).name}")
-        shutil.copy(Path(tmp) / ENGINE_FILE, partial)
+        zip_package(Path(tmp) / "micrograd", partial)
         partial.replace(cached)  # atomic: a concurrent grader never reads half a file
     return cached
+
+
+MARKERS = {"### BEGIN SOLUTION", "### END SOLUTION"}  # nbgrader's, left in by running the sources
+
+
+def zip_package(folder, out):
+    """`folder` (a package) as a zip with the same bytes for the same files: sorted, fixed dates."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(Path(folder).rglob("*.py")):
+            info = zipfile.ZipInfo(f"{Path(folder).name}/{path.relative_to(folder).as_posix()}", (1980, 1, 1, 0, 0, 0))
+            text = "".join(line for line in path.read_text().splitlines(keepends=True) if line.strip() not in MARKERS)
+            z.writestr(info, text, zipfile.ZIP_DEFLATED)

@@ -3,8 +3,8 @@
     python .github/classroom/visible_tests.py [--json FILE] [FOLDER ...]
 
 FOLDERs default to exercises/ and capstone/. The notebooks run from the top, in course order,
-in one scratch folder, as you would run them: each exercise that saves
-`micrograd_engine.py` leaves it for the next one, so an unfinished earlier exercise can make a
+in one scratch folder, as you would run them: each exercise that saves the
+`micrograd/` package leaves it for the next one, so an unfinished earlier exercise can make a
 later one fail here. Your repository is not changed.
 
 A visible test cell earns its points when it runs without an error and writes nothing to
