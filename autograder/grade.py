@@ -125,27 +125,27 @@ def take_in(submissions: list[Submission]) -> list[Submission]:
     assignment, the newest counts. Returns `submissions`."""
     newest: dict[tuple[str, str], Submission] = {}
     for s in submissions:
-        if _recognise(s):
-            _keep_newest(newest, s)
+        aid = _recognise(s)
+        if aid:
+            _keep_newest(newest, (s.student, aid), s)
     return submissions
 
 
-def _recognise(s: Submission) -> bool:
+def _recognise(s: Submission) -> str | None:
+    """The assignment of `s`, its notebook repaired; None, with the error, if it has none."""
     if s.path.suffix != ".ipynb":
         s.state, s.reason = Status.ERROR, f"{s.path.name} is not a notebook (.ipynb)"
-        return False
+        return None
     got = intake(s.path)
     s.notes += got.notes
     if got.error:
         s.state, s.reason = Status.ERROR, got.error
-        return False
+        return None
     s.assignment, s.notebook = got.assignment, got.notebook
-    return True
+    return s.assignment
 
 
-def _keep_newest(newest: dict[tuple[str, str], Submission], s: Submission) -> None:
-    assert s.assignment is not None  # recognised
-    key = (s.student, s.assignment)
+def _keep_newest(newest: dict[tuple[str, str], Submission], key: tuple[str, str], s: Submission) -> None:
     old = newest.setdefault(key, s)
     if old is not s:
         keep, drop = (s, old) if s.path.stat().st_mtime >= old.path.stat().st_mtime else (old, s)
@@ -244,7 +244,7 @@ def _reuse(out: Path, s: Submission, key: bytes, sandboxed: bool) -> bool:
     if not cached.exists():
         return False
     row = _verified(cached, key)
-    if row is None or (row.get("student"), row.get("assignment")) != (s.student, s.assignment):
+    if row is None or _about(row) != (s.student, s.assignment):
         s.notes.append(UNVERIFIED_NOTE)
         return False
     try:
@@ -457,10 +457,7 @@ class _Workers:
             self.say(slot, f"ignored output: {line.rstrip()[:200]}")
         elif "ready" in msg or "fatal" in msg:
             self.started(slot, msg)
-        elif slot.task is None or (msg.get("student"), msg.get("assignment")) != (
-            slot.task.student,
-            slot.task.assignment,
-        ):
+        elif slot.task is None or _about(msg) != (slot.task.student, slot.task.assignment):
             self.fail(slot, f"answered for a submission it was not grading: {line.rstrip()[:200]}")
         else:
             self.answered(slot, slot.task, msg, line)
@@ -483,6 +480,11 @@ class _Workers:
         slot.ready, slot.setup_failures = True, 0
         self.finish(task, result, slot)
         self.give_next(slot)
+
+
+def _about(row: dict[str, Any]) -> tuple[Any, Any]:
+    """The (student, assignment) a result row or cached result says it is about."""
+    return row.get("student"), row.get("assignment")
 
 
 def _worker_env() -> dict[str, str]:
