@@ -34,7 +34,9 @@ def _messy():
 SUBMISSIONS = {  # student: (file name, notebook)
     "reference": (f"{AID}.ipynb", lambda: samples.filled(AID)),
     "stub": (f"{AID}.ipynb", lambda: json.loads(release_path(AID).read_text())),
-    "buggy": (f"{AID}.ipynb", lambda: samples.filled(AID, "add-assigns-grad")),
+    # A bug whose grade does not vary: add-assigns-grad passes or fails the diamond of test_backward
+    # depending on the order of a set, so two gradings of it can differ.
+    "buggy": (f"{AID}.ipynb", lambda: samples.filled(AID, "rsub-wrong-order")),
     "messy": (f"Copy of {AID} (1).ipynb", _messy),
 }
 
@@ -205,9 +207,10 @@ def test_scores_are_those_expected(graded):
 @pytest.mark.kernel
 def test_messages_are_the_feedback_a_student_reads(graded):
     tests = {t["name"]: t for t in graded["buggy"][0]["tests"]}
-    assert tests["test_add_hidden"]["status"] == "failed"
-    assert "gradients must accumulate with +=" in tests["test_add_hidden"]["output"]
-    assert tests["test_add"]["status"] == "passed"
+    assert tests["test_rsub"]["status"] == tests["test_rsub_hidden"]["status"] == "failed"
+    assert "mind the order in __rsub__" in tests["test_rsub"]["output"]
+    assert tests["test_rsub_hidden"]["output"] == "TestFailed: __rsub__: 1 - a*a", "the hidden check's own message"
+    assert tests["test_add"]["status"] == "passed" and tests["test_add"]["output"] == "✓ __add__: 7 checks passed"
     stub = {t["name"]: t for t in graded["stub"][0]["tests"]}
     assert "NotImplementedError" in stub["test_add"]["output"]
 
@@ -312,7 +315,7 @@ def test_where_bwrap_is_refused_a_root_grader_grades_as_a_separate_user(tmp_path
     """Gradescope's Docker image may refuse bwrap: the same scores at level uid, and it says so."""
     zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
     buggy = tmp_path / f"{AID}.ipynb"
-    buggy.write_text(json.dumps(samples.filled(AID, "add-assigns-grad")))
+    buggy.write_text(json.dumps(samples.filled(AID, "rsub-wrong-order")))
     root = _gradescope_root(zip_path, tmp_path / "root", buggy)
     done = _main_with(root, "sandbox._bwrap_unavailable = lambda: 'userns refused by the test'")
     assert done.returncode == 0, done.stdout + done.stderr
