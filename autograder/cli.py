@@ -2,11 +2,12 @@
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from autograder import build, grade, gradescope, lessons, release, samples
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -42,40 +43,71 @@ def main(argv=None):
     p = commands.add_parser("gradescope", help="write the Gradescope autograder zip of one assignment")
     p.add_argument("assignment")
     p.add_argument("--out", help="default: gradescope/ASSIGNMENT.zip")
+    return parser
 
-    args = parser.parse_args(argv)
-    if args.command == "build":
-        for path in build.build():
-            print(f"built {path}")
-    elif args.command == "lessons":
-        for path in lessons.refresh():
-            print(f"ran {path}")
-    elif args.command == "release":
-        try:
-            files = release.release(args.out, allow_placeholder=args.allow_placeholder)
-        except release.PlaceholderRepo as e:
-            print(f"release: {e}", file=sys.stderr)
-            return 2
-        print(f"wrote {len(files)} files to {args.out}")
-    elif args.command == "samples":
-        for path in samples.write_samples(args.dest):
-            print(f"wrote {path}")
-    elif args.command == "grade":
-        subs = grade.grade(
-            grade.find_submissions(args.paths, args.student),
-            args.out,
-            jobs=args.jobs,
-            force=args.force,
-            progress=sys.stderr.isatty(),
-            unsafe_no_sandbox=args.unsafe_no_sandbox,
-        )
-        print(grade.table(subs))
-        print(f"\ngrades: {args.out}/grades.csv  feedback: {args.out}/feedback/")
-    elif args.command == "gradescope":
-        path = gradescope.bundle([args.assignment], args.out or f"gradescope/{args.assignment}.zip")
-        points = gradescope.autograded_points(args.assignment)
-        print(f"wrote {path}: upload it to Gradescope; autograder points: {points:g}")
+
+def _build(args: argparse.Namespace) -> int:
+    for path in build.build():
+        print(f"built {path}")
     return 0
+
+
+def _lessons(args: argparse.Namespace) -> int:
+    for path in lessons.refresh():
+        print(f"ran {path}")
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    try:
+        files = release.release(args.out, allow_placeholder=args.allow_placeholder)
+    except release.PlaceholderRepo as e:
+        print(f"release: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(files)} files to {args.out}")
+    return 0
+
+
+def _samples(args: argparse.Namespace) -> int:
+    for path in samples.write_samples(args.dest):
+        print(f"wrote {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    subs = grade.grade(
+        grade.find_submissions(args.paths, args.student),
+        args.out,
+        jobs=args.jobs,
+        force=args.force,
+        progress=sys.stderr.isatty(),
+        unsafe_no_sandbox=args.unsafe_no_sandbox,
+    )
+    print(grade.table(subs))
+    print(f"\ngrades: {args.out}/grades.csv  feedback: {args.out}/feedback/")
+    return 0
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    path = gradescope.bundle([args.assignment], args.out or f"gradescope/{args.assignment}.zip")
+    points = gradescope.autograded_points(args.assignment)
+    print(f"wrote {path}: upload it to Gradescope; autograder points: {points:g}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "build": _build,
+    "lessons": _lessons,
+    "release": _release,
+    "samples": _samples,
+    "grade": _grade,
+    "gradescope": _gradescope,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

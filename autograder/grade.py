@@ -1,7 +1,7 @@
 """Grade a cohort: intake, nbgrader workers fed one submission at a time, one writer for grades.csv.
 
 The parent process deals the work: each worker (`python -m autograder.worker OUT --slot K
---assignments A1,A2`) reads one JSON task a line on stdin and answers one JSON row a line on
+--assignments A1,A2`) reads one JSON task a line on stdin and answers one JSON result a line on
 stdout; it gets its next task only when it has answered the last, so a worker that finishes
 early takes the next submission. A worker that dies, stalls or passes its task's deadline is
 killed with everything it started and replaced; the submission it was grading is tried once
@@ -27,14 +27,17 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TextIO
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
 
 from autograder.course import ROOT, SOLUTIONS, WORK, assignments, limits
 from autograder.engine import needs_engine, reference_engine, saves_engine
 from autograder.intake import assignment_from_name, intake
+from autograder.result import Result, Status, Task
 from autograder.review import review
 
 COLUMNS = ["student", "assignment", "score", "max_score", "pending_manual", "status", "notes"]
@@ -46,7 +49,8 @@ STARTUP_SECONDS = 300  # a new worker first builds its nbgrader course (until it
 EXIT_SECONDS = 30  # a worker told there is no more work must be gone by then
 TRIES = 2  # a submission that stops two workers is marked as an error
 
-WORKER_STOPPED = "error: the grading worker stopped while grading this submission (see logs/)"
+WORKER_STOPPED = "the grading worker stopped while grading this submission (see logs/)"
+NO_WORKER = "no grading worker could start (see logs/)"
 UNSAFE_NOTE = "graded WITHOUT a sandbox (--unsafe-no-sandbox)"
 UNVERIFIED_NOTE = "cached result did not verify: graded again"
 UNSANDBOXED_CACHE_NOTE = "cached result was graded without a sandbox: graded again"
@@ -56,16 +60,27 @@ UNSANDBOXED_CACHE_NOTE = "cached result was graded without a sandbox: graded aga
 class Submission:
     student: str
     path: Path
-    assignment: str = None
+    assignment: str | None = None
     score: float = 0.0
     max_score: float = 0.0
     pending: float = 0.0
-    status: str = "not graded"
-    notes: list = field(default_factory=list)
-    tests: dict = field(default_factory=dict)  # grade_id -> (score, max_score)
+    state: Status = Status.NOT_GRADED
+    reason: str = ""  # of an error, a review or a superseded file
+    notes: list[str] = field(default_factory=list)
+    tests: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max_score)
+    notebook: dict[str, Any] | None = None  # as intake repaired it
+    digest: str | None = None  # of the repaired notebook and of the tests it is graded with
+    result: Result | None = None  # as the worker graded it, before manual grades
+    review: list[str] = field(default_factory=list)  # why the instructor should read its answers
+
+    @property
+    def status(self) -> str:
+        """The status as grades.csv prints it."""
+        label = Status.ERROR.value if self.state is Status.SUPERSEDED else self.state.value
+        return f"{label}: {self.reason}" if self.reason else label
 
 
-def find_submissions(paths, student=None):
+def find_submissions(paths: Iterable[str | Path], student: str | None = None) -> list[Submission]:
     """Submissions under `paths`: files, or folders laid out STUDENT/NOTEBOOK.ipynb or
     STUDENT/ASSIGNMENT/NOTEBOOK.ipynb (nbgrader's own layout). Every file counts, so that a
     student who handed in something that is not a notebook is told so."""
@@ -81,7 +96,7 @@ def find_submissions(paths, student=None):
     return found
 
 
-def _student_from_name(path):
+def _student_from_name(path: Path) -> str:
     """`alice_02_value_backward.ipynb` -> alice; a bare notebook name -> its folder's name."""
     aid = assignment_from_name(path, assignments())
     rest = re.sub(r"^copy of |\s*\(\d+\)$", "", path.stem.lower())
@@ -91,10 +106,62 @@ def _student_from_name(path):
     return rest.replace(" ", "_") if rest and not rest.isdigit() else path.parent.name
 
 
-def grade(submissions, out, jobs=1, force=False, progress=False, unsafe_no_sandbox=False):
+def grade(
+    submissions: list[Submission],
+    out: str | Path,
+    jobs: int = 1,
+    force: bool = False,
+    progress: bool = False,
+    unsafe_no_sandbox: bool = False,
+) -> list[Submission]:
     """Grade `submissions`; write grades.csv, feedback/ and results/ into `out`; return them.
 
     Refuses (SystemExit) when student code cannot be sandboxed, unless `unsafe_no_sandbox`."""
+    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox)
+
+
+def take_in(submissions: list[Submission]) -> list[Submission]:
+    """Recognise and repair each file (or say why it cannot be graded); of two files for one
+    assignment, the newest counts. Returns `submissions`."""
+    newest: dict[tuple[str, str], Submission] = {}
+    for s in submissions:
+        aid = _recognise(s)
+        if aid:
+            _keep_newest(newest, (s.student, aid), s)
+    return submissions
+
+
+def _recognise(s: Submission) -> str | None:
+    """The assignment of `s`, its notebook repaired; None, with the error, if it has none."""
+    if s.path.suffix != ".ipynb":
+        s.state, s.reason = Status.ERROR, f"{s.path.name} is not a notebook (.ipynb)"
+        return None
+    got = intake(s.path)
+    s.notes += got.notes
+    if got.error:
+        s.state, s.reason = Status.ERROR, got.error
+        return None
+    s.assignment, s.notebook = got.assignment, got.notebook
+    return s.assignment
+
+
+def _keep_newest(newest: dict[tuple[str, str], Submission], key: tuple[str, str], s: Submission) -> None:
+    old = newest.setdefault(key, s)
+    if old is not s:
+        keep, drop = (s, old) if s.path.stat().st_mtime >= old.path.stat().st_mtime else (old, s)
+        drop.state, drop.reason = Status.SUPERSEDED, f"superseded by {keep.path.name}"
+        newest[key] = keep
+
+
+def grade_taken_in(
+    submissions: list[Submission],
+    out: str | Path,
+    jobs: int = 1,
+    force: bool = False,
+    progress: bool = False,
+    unsafe_no_sandbox: bool = False,
+) -> list[Submission]:
+    """`grade` for submissions that went through `take_in`."""
     sandboxed = _sandbox_or_refuse(unsafe_no_sandbox)
     out = Path(out)
     (out / "results").mkdir(parents=True, exist_ok=True)
@@ -102,9 +169,9 @@ def grade(submissions, out, jobs=1, force=False, progress=False, unsafe_no_sandb
     key = _key()
     staging = Path(tempfile.mkdtemp(prefix="staged-", dir=WORK))
     try:
-        todo = _intake_all(submissions, staging, out, force, key, sandboxed)
+        todo = _tasks(submissions, staging, out, force, key, sandboxed)
         if todo:
-            _run_workers(todo, out, jobs, progress, key, sandboxed)
+            _Workers(todo, out, jobs, progress, key, sandboxed).run()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _apply_manual_grades(submissions, out / "manual_grades.csv")
@@ -113,19 +180,20 @@ def grade(submissions, out, jobs=1, force=False, progress=False, unsafe_no_sandb
     return submissions
 
 
-def _flag_for_review(submissions):
+def _flag_for_review(submissions: list[Submission]) -> None:
     """Mark graded answers whose code reaches for the interpreter or the grader: the score
     stands, and the instructor reads the code."""
     for s in submissions:
-        if getattr(s, "_notebook", None) is None or s.status.startswith("error: superseded"):
+        if s.notebook is None or s.assignment is None or s.state is Status.SUPERSEDED:
             continue
-        reasons = review(s._notebook, s.assignment)
-        s.notes += [f"review: {r}" for r in reasons]
-        if reasons and s.status == "graded":  # an error status says more, and stays
-            s.status = f"review: {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+        s.review = review(s.notebook, s.assignment)
+        s.notes += [f"review: {r}" for r in s.review]
+        if s.review and s.state is Status.GRADED:  # an error status says more, and stays
+            more = len(s.review) - 1
+            s.state, s.reason = Status.REVIEW, s.review[0] + (f" (+{more} more)" if more else "")
 
 
-def _sandbox_or_refuse(unsafe_no_sandbox):
+def _sandbox_or_refuse(unsafe_no_sandbox: bool) -> bool:
     """True when kernels will be sandboxed; False when the caller explicitly accepted none."""
     try:
         from autograder import sandbox
@@ -144,172 +212,190 @@ def _sandbox_or_refuse(unsafe_no_sandbox):
     return False
 
 
-def _intake_all(submissions, staging, out, force, key, sandboxed):
-    """Recognise and repair each file; reuse verified results; return the tasks still to grade."""
-    newest = {}
-    for s in submissions:
-        if s.path.suffix != ".ipynb":
-            s.status = f"error: {s.path.name} is not a notebook (.ipynb)"
-            continue
-        got = intake(s.path)
-        s.notes += got.notes
-        if got.error:
-            s.status = f"error: {got.error}"
-            continue
-        s.assignment = got.assignment
-        s._notebook = got.notebook
-        key_ = (s.student, s.assignment)
-        if key_ in newest:  # two files for one assignment: the newest counts
-            old = newest[key_]
-            keep, drop = (s, old) if s.path.stat().st_mtime >= old.path.stat().st_mtime else (old, s)
-            drop.status = f"error: superseded by {keep.path.name}"
-            newest[key_] = keep
-        else:
-            newest[key_] = s
+def _tasks(
+    submissions: list[Submission], staging: Path, out: Path, force: bool, key: bytes, sandboxed: bool
+) -> list[tuple[Submission, Task]]:
+    """Reuse verified results; stage the others and return their tasks."""
     tasks = []
-    for s in newest.values():
-        s._input = _digest(json.dumps(s._notebook, sort_keys=True).encode() + _tests_bytes(s.assignment))
+    for s in submissions:
+        if s.state is not Status.NOT_GRADED or s.assignment is None or s.notebook is None:
+            continue  # not a notebook of the course, or superseded
+        s.digest = _digest(json.dumps(s.notebook, sort_keys=True).encode() + _tests_bytes(s.assignment))
         if not force and _reuse(out, s, key, sandboxed):
             continue
         staged = staging / s.student / f"{s.assignment}.ipynb"
         staged.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_text(json.dumps(s._notebook))
+        staged.write_text(json.dumps(s.notebook))
         engine = reference_engine(s.assignment)
-        tasks.append(
-            (
-                s,
-                {
-                    "student": s.student,
-                    "assignment": s.assignment,
-                    "notebook": str(staged),
-                    "engine": str(engine) if engine else None,
-                    "sandbox": sandboxed,
-                },
-            )
-        )
+        tasks.append((s, Task(s.student, s.assignment, str(staged), str(engine) if engine else None, sandboxed)))
     return tasks
 
 
-def _tests_bytes(aid):
+def _tests_bytes(aid: str) -> bytes:
     """What a result depends on besides the submission: the assignment's source notebook (its
     hidden tests) and the solutions its reference engine is built from."""
     chain = [a for a in assignments() if a < aid and saves_engine(a)] if needs_engine(aid) else []
     return b"".join((SOLUTIONS / f"{a}.ipynb").read_bytes() for a in [aid, *chain])
 
 
-def _reuse(out, s, key, sandboxed):
+def _reuse(out: Path, s: Submission, key: bytes, sandboxed: bool) -> bool:
     """Fill `s` from its cached result if that verifies; otherwise say why it is graded again."""
     cached = _result_path(out, s)
     if not cached.exists():
         return False
-    try:
-        row = json.loads(cached.read_text())
-        valid = (
-            isinstance(row, dict)
-            and isinstance(row.get("sig"), str)
-            and isinstance(row.get("input"), str)
-            and hmac.compare_digest(row["sig"], _sign(row, key, row["input"]))
-        )
-    except (OSError, ValueError, TypeError):
-        valid = False
-    if not valid or (row.get("student"), row.get("assignment")) != (s.student, s.assignment):
+    row = _verified(cached, key)
+    if row is None or _about(row) != (s.student, s.assignment):
         s.notes.append(UNVERIFIED_NOTE)
         return False
-    if row["input"] != s._input or row.get("status") != "graded":
+    try:
+        result = Result.from_json(row)
+    except ValueError:
+        return False  # genuine, but written by an older grader
+    if result.input != s.digest or result.status is not Status.GRADED:
         return False  # a genuine result of another version of the submission or the tests
-    if sandboxed and row.get("sandbox") is not True:
+    if sandboxed and result.sandbox is not True:
         s.notes.append(UNSANDBOXED_CACHE_NOTE)
         return False
-    _fill(s, row)
+    _fill(s, result)
     return True
 
 
-def _longest_first(todo):
+def _longest_first(todo: list[tuple[Submission, Task]]) -> list[Task]:
     """Tasks in the order they are dealt: the assignments allowed the longest wall time first,
     later assignments (the capstone) first among equals, then by student."""
-    wall = {aid: limits(aid)["wall_seconds"] for aid in {s.assignment for s, _ in todo}}
-    order = sorted(todo, key=lambda st: st[0].student)
-    order.sort(key=lambda st: st[0].assignment, reverse=True)
-    order.sort(key=lambda st: wall[st[0].assignment], reverse=True)
+    wall = {aid: limits(aid)["wall_seconds"] for aid in {t.assignment for _, t in todo}}
+    order = sorted((t for _, t in todo), key=lambda t: t.student)
+    order.sort(key=lambda t: t.assignment, reverse=True)
+    order.sort(key=lambda t: wall[t.assignment], reverse=True)
     return order
 
 
+@dataclass
 class _Slot:
     """One worker place (0..jobs-1) and the worker that holds it now."""
 
-    def __init__(self, k):
-        self.k, self.proc, self.log, self.gen = k, None, None, 0
-        self.task, self.deadline, self.ready, self.fatal = None, math.inf, False, None
-        self.setup_failures = 0
+    k: int
+    proc: "subprocess.Popen[str] | None" = None
+    log: TextIO | None = None
+    gen: int = 0  # lines from an older worker of this slot are ignored
+    task: Task | None = None
+    deadline: float = math.inf
+    ready: bool = False
+    fatal: str | None = None  # why the worker could not set up
+    setup_failures: int = 0
 
 
-def _run_workers(todo, out, jobs, progress, key, sandboxed):
-    """Deal the tasks one at a time to `jobs` worker processes; this process alone writes results."""
-    subs = {(s.student, s.assignment): s for s, _ in todo}
-    waiting = deque(t for _, t in _longest_first(todo))
-    aids = sorted({s.assignment for s, _ in todo})
-    budget = {aid: limits(aid)["wall_seconds"] + MARGIN_SECONDS for aid in aids}
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
-    (out / "logs").mkdir(exist_ok=True)
-    events = queue.Queue()
-    slots = [_Slot(k) for k in range(max(1, min(jobs, len(todo))))]
-    tries = Counter()
-    count = {"done": 0, "failed": 0}
+class _Workers:
+    """Deals the tasks one at a time to `jobs` worker processes; this process alone writes results."""
 
-    def finish(task, row, slot=None):
-        s = subs[(task["student"], task["assignment"])]
-        row.update(input=s._input, sandbox=sandboxed, slot=slot.k if slot else None)
-        row["sig"] = _sign(row, key, s._input)
-        path = _result_path(out, s)
-        partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(row))
-        partial.replace(path)
-        _fill(s, row)
-        count["done"] += 1
-        count["failed"] += s.status != "graded"
-        if progress:
-            _progress(count["done"], len(todo), count["failed"])
+    def __init__(
+        self, todo: list[tuple[Submission, Task]], out: Path, jobs: int, progress: bool, key: bytes, sandboxed: bool
+    ) -> None:
+        self.subs = {(s.student, s.assignment): s for s, _ in todo}
+        self.waiting = deque(_longest_first(todo))
+        self.aids = sorted({t.assignment for _, t in todo})
+        self.budget = {aid: limits(aid)["wall_seconds"] + MARGIN_SECONDS for aid in self.aids}
+        self.out, self.progress, self.key, self.sandboxed = out, progress, key, sandboxed
+        self.events: queue.Queue[tuple[int, int, str | None]] = queue.Queue()
+        self.slots = [_Slot(k) for k in range(max(1, min(jobs, len(todo))))]
+        self.tries: Counter[tuple[str, str]] = Counter()
+        self.total, self.done, self.failed = len(todo), 0, 0
 
-    def say(slot, text):
+    def run(self) -> None:
+        (self.out / "logs").mkdir(exist_ok=True)
+        try:
+            for slot in self.slots:
+                self.start(slot, self.waiting.popleft())
+            while any(slot.proc for slot in self.slots):
+                self.next_event()
+                self.enforce_deadlines()
+        finally:
+            for slot in self.slots:  # on an interruption too: no worker outlives the grader
+                if slot.proc is not None:
+                    self.retire(slot, kill=True)
+        for task in self.waiting:  # every worker failed to start
+            self.finish(task, _error_result(task, NO_WORKER))
+        if self.progress:
+            print(file=sys.stderr)
+
+    def next_event(self) -> None:
+        """Wait up to a second, or the nearest deadline, for a line from a worker, and act on it."""
+        wait = min(slot.deadline for slot in self.slots) - time.monotonic()
+        try:
+            k, gen, line = self.events.get(timeout=min(max(wait, 0), 1.0))
+        except queue.Empty:
+            return
+        slot = self.slots[k]
+        if gen != slot.gen or slot.proc is None:
+            return
+        if line is not None:
+            self.heard(slot, line)
+        elif slot.task is None and slot.fatal is None:
+            self.retire(slot, kill=False)  # done, and gone as asked
+            if self.waiting:  # put back by a slot whose workers could not start
+                self.start(slot, self.waiting.popleft())
+        else:
+            self.fail(slot, "stopped")
+
+    def enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.proc is None or now <= slot.deadline:
+                continue
+            if slot.task is None:
+                self.say(slot, "worker did not exit when told to")
+                self.retire(slot, kill=True)
+            else:
+                self.fail(slot, "passed the deadline of its task and was killed")
+
+    def finish(self, task: Task, result: Result, slot: _Slot | None = None) -> None:
+        s = self.subs[(task.student, task.assignment)]
+        result.input, result.sandbox, result.slot = s.digest, self.sandboxed, slot.k if slot else None
+        _save(result, _result_path(self.out, s), self.key)
+        _fill(s, result)
+        self.done += 1
+        self.failed += s.state is not Status.GRADED
+        if self.progress:
+            _progress(self.done, self.total, self.failed)
+
+    def say(self, slot: _Slot, text: str) -> None:
+        assert slot.log is not None
         slot.log.write(f"[grader {time.strftime('%H:%M:%S')}] {text}\n")
         slot.log.flush()
 
-    def start(slot, task):
-        slot.log = open(out / "logs" / f"worker-{slot.k}.log", "a")
-        say(slot, f"starting a worker for slot {slot.k}")
+    def start(self, slot: _Slot, task: Task) -> None:
+        slot.log = open(self.out / "logs" / f"worker-{slot.k}.log", "a")
+        self.say(slot, f"starting a worker for slot {slot.k}")
         slot.gen += 1
         slot.ready, slot.fatal = False, None
         slot.proc = subprocess.Popen(
-            WORKER + [str(out), "--slot", str(slot.k), "--assignments", ",".join(aids)],
+            WORKER + [str(self.out), "--slot", str(slot.k), "--assignments", ",".join(self.aids)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=slot.log,
             text=True,
-            env=env,
+            env=_worker_env(),
             cwd=ROOT,
             start_new_session=True,
         )
-        threading.Thread(target=_pump, args=(slot.proc, slot.k, slot.gen, events), daemon=True).start()
-        give(slot, task)
+        threading.Thread(target=_pump, args=(slot.proc, slot.k, slot.gen, self.events), daemon=True).start()
+        self.give(slot, task)
 
-    def give(slot, task):
+    def give(self, slot: _Slot, task: Task) -> None:
+        assert slot.proc is not None and slot.proc.stdin is not None
         slot.task = task
-        slot.deadline = time.monotonic() + budget[task["assignment"]] + (0 if slot.ready else STARTUP_SECONDS)
+        slot.deadline = time.monotonic() + self.budget[task.assignment] + (0 if slot.ready else STARTUP_SECONDS)
+        task.slot = slot.k
         try:
-            slot.proc.stdin.write(json.dumps({**task, "slot": slot.k}) + "\n")
+            slot.proc.stdin.write(json.dumps(task.to_json()) + "\n")
             slot.proc.stdin.flush()
         except OSError:
             pass  # it has died: the end of its output says so
 
-    def give_next(slot):
-        if waiting:
-            give(slot, waiting.popleft())
+    def give_next(self, slot: _Slot) -> None:
+        assert slot.proc is not None and slot.proc.stdin is not None
+        if self.waiting:
+            self.give(slot, self.waiting.popleft())
             return
         slot.task, slot.deadline = None, time.monotonic() + EXIT_SECONDS
         try:
@@ -317,142 +403,108 @@ def _run_workers(todo, out, jobs, progress, key, sandboxed):
         except OSError:
             pass
 
-    def retire(slot, kill):
+    def retire(self, slot: _Slot, kill: bool) -> None:
+        proc = slot.proc
+        assert proc is not None and proc.stdin is not None and slot.log is not None
         if kill:
-            _kill_tree(slot.proc)
+            _kill_tree(proc)
         try:
-            slot.proc.stdin.close()
+            proc.stdin.close()
         except OSError:
             pass
         try:
-            slot.proc.wait(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            _kill_tree(slot.proc)
-            slot.proc.wait()
-        say(slot, f"worker pid {slot.proc.pid} ended with exit code {slot.proc.returncode}")
+            _kill_tree(proc)
+            proc.wait()
+        self.say(slot, f"worker pid {proc.pid} ended with exit code {proc.returncode}")
         slot.log.close()
         slot.proc, slot.log, slot.task, slot.deadline = None, None, None, math.inf
         slot.gen += 1  # whatever the old worker still had in its pipe is ignored
 
-    def failed(slot, why):
+    def fail(self, slot: _Slot, why: str) -> None:
         """The worker of `slot` died or stalled: kill it, then retry or give up its task."""
+        assert slot.proc is not None
         task, fatal = slot.task, slot.fatal
-        say(
-            slot,
-            f"worker pid {slot.proc.pid} {why}"
-            + (f" while grading {task['student']}/{task['assignment']}" if task else ""),
-        )
-        retire(slot, kill=True)
-        if task is None:
-            next_task = waiting.popleft() if waiting else None
-        elif fatal is not None:  # it could not even set up: not the submission's fault
-            slot.setup_failures += 1
-            waiting.appendleft(task)
-            if slot.setup_failures >= TRIES:
-                return  # this slot gives up; the others (if any) take the rest
-            next_task = waiting.popleft()
-        else:
-            key_ = (task["student"], task["assignment"])
-            tries[key_] += 1
-            if tries[key_] < TRIES:
-                next_task = task  # tried once more, on the replacement
-            else:
-                finish(task, _error_row(task, WORKER_STOPPED), slot)
-                next_task = waiting.popleft() if waiting else None
+        grading = f" while grading {task.student}/{task.assignment}" if task else ""
+        self.say(slot, f"worker pid {slot.proc.pid} {why}{grading}")
+        self.retire(slot, kill=True)
+        next_task = self.after_failure(slot, task, fatal)
         if next_task is not None:
-            start(slot, next_task)
+            self.start(slot, next_task)
 
-    def heard(slot, line):
+    def after_failure(self, slot: _Slot, task: Task | None, fatal: str | None) -> Task | None:
+        """The task the replacement worker of `slot` takes, if one is started."""
+        if task is None:
+            return self.waiting.popleft() if self.waiting else None
+        if fatal is not None:  # it could not even set up: not the submission's fault
+            slot.setup_failures += 1
+            self.waiting.appendleft(task)
+            # After TRIES, this slot gives up; the others (if any) take the rest.
+            return self.waiting.popleft() if slot.setup_failures < TRIES else None
+        self.tries[(task.student, task.assignment)] += 1
+        if self.tries[(task.student, task.assignment)] < TRIES:
+            return task  # tried once more, on the replacement
+        self.finish(task, _error_result(task, WORKER_STOPPED), slot)
+        return self.waiting.popleft() if self.waiting else None
+
+    def heard(self, slot: _Slot, line: str) -> None:
         try:
             msg = json.loads(line)
         except ValueError:
             msg = None
         if not isinstance(msg, dict):
-            say(slot, f"ignored output: {line.rstrip()[:200]}")
-            return
-        if "ready" in msg or "fatal" in msg:
-            if "fatal" in msg:
-                slot.fatal = str(msg["fatal"])
-                say(slot, f"worker could not start: {slot.fatal}")
-            else:
-                slot.ready, slot.setup_failures = True, 0
-                if slot.task is not None:
-                    slot.deadline = time.monotonic() + budget[slot.task["assignment"]]
-            return
-        task = slot.task
-        if task is None or (msg.get("student"), msg.get("assignment")) != (task["student"], task["assignment"]):
-            failed(slot, f"answered for a submission it was not grading: {line.rstrip()[:200]}")
-            return
-        problem = _row_problem(msg)
-        if problem:
-            failed(slot, f"sent a malformed row ({problem}): {line.rstrip()[:200]}")
+            self.say(slot, f"ignored output: {line.rstrip()[:200]}")
+        elif "ready" in msg or "fatal" in msg:
+            self.started(slot, msg)
+        elif slot.task is None or _about(msg) != (slot.task.student, slot.task.assignment):
+            self.fail(slot, f"answered for a submission it was not grading: {line.rstrip()[:200]}")
+        else:
+            self.answered(slot, slot.task, msg, line)
+
+    def started(self, slot: _Slot, msg: dict[str, Any]) -> None:
+        if "fatal" in msg:
+            slot.fatal = str(msg["fatal"])
+            self.say(slot, f"worker could not start: {slot.fatal}")
             return
         slot.ready, slot.setup_failures = True, 0
-        finish(task, msg, slot)
-        give_next(slot)
+        if slot.task is not None:
+            slot.deadline = time.monotonic() + self.budget[slot.task.assignment]
 
-    try:
-        for slot in slots:
-            start(slot, waiting.popleft())
-        while any(slot.proc for slot in slots):
-            wait = min(slot.deadline for slot in slots) - time.monotonic()
-            try:
-                k, gen, line = events.get(timeout=min(max(wait, 0), 1.0))
-            except queue.Empty:
-                pass
-            else:
-                slot = slots[k]
-                if gen == slot.gen and slot.proc is not None:
-                    if line is not None:
-                        heard(slot, line)
-                    elif slot.task is None and slot.fatal is None:
-                        retire(slot, kill=False)  # done, and gone as asked
-                        if waiting:  # put back by a slot whose workers could not start
-                            start(slot, waiting.popleft())
-                    else:
-                        failed(slot, "stopped")
-            now = time.monotonic()
-            for slot in slots:
-                if slot.proc is not None and now > slot.deadline:
-                    if slot.task is None:
-                        say(slot, "worker did not exit when told to")
-                        retire(slot, kill=True)
-                    else:
-                        failed(slot, "passed the deadline of its task and was killed")
-    finally:
-        for slot in slots:  # on an interruption too: no worker outlives the grader
-            if slot.proc is not None:
-                retire(slot, kill=True)
-    for task in waiting:  # every worker failed to start
-        finish(task, _error_row(task, "error: no grading worker could start (see logs/)"))
-    if progress:
-        print(file=sys.stderr)
+    def answered(self, slot: _Slot, task: Task, msg: dict[str, Any], line: str) -> None:
+        try:
+            result = Result.from_json(msg)
+        except ValueError as e:
+            self.fail(slot, f"sent a malformed row ({e}): {line.rstrip()[:200]}")
+            return
+        slot.ready, slot.setup_failures = True, 0
+        self.finish(task, result, slot)
+        self.give_next(slot)
 
 
-def _row_problem(row):
-    """Why a worker's result row cannot be used, or None."""
-    number = (int, float)
-    if not all(isinstance(row.get(k), number) and not isinstance(row.get(k), bool) for k in ("score", "max_score")):
-        return "score and max_score must be numbers"
-    if not isinstance(row.get("pending", 0.0), number) or not isinstance(row.get("status"), str):
-        return "pending must be a number and status a string"
-    tests = row.get("tests")
-    if not isinstance(tests, dict) or not all(
-        isinstance(v, list) and len(v) == 2 and all(isinstance(x, number) for x in v) for v in tests.values()
-    ):
-        return "tests must map grade ids to [score, max_score]"
-    if not all(isinstance(row.get(k, []), list) for k in ("manual", "awaiting", "notes")):
-        return "manual, awaiting and notes must be lists"
-    return None
+def _about(row: dict[str, Any]) -> tuple[Any, Any]:
+    """The (student, assignment) a result row or cached result says it is about."""
+    return row.get("student"), row.get("assignment")
 
 
-def _pump(proc, k, gen, events):
+def _worker_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+
+
+def _pump(proc: "subprocess.Popen[str]", k: int, gen: int, events: "queue.Queue[tuple[int, int, str | None]]") -> None:
+    assert proc.stdout is not None
     for line in proc.stdout:
         events.put((k, gen, line))
     events.put((k, gen, None))
 
 
-def _kill_tree(proc):
+def _kill_tree(proc: "subprocess.Popen[str]") -> None:
     """SIGKILL a worker, its process group and whatever else it started (kernels run in sessions
     of their own). Done before the worker is reaped, so its pid and group cannot be reused yet."""
     try:
@@ -466,49 +518,40 @@ def _kill_tree(proc):
             pass
 
 
-def _error_row(task, status):
-    aid = task["assignment"]
-    return {
-        "student": task["student"],
-        "assignment": aid,
-        "score": 0.0,
-        "max_score": _max_score(aid),
-        "pending": 0.0,
-        "tests": {},
-        "status": status,
-    }
+def _error_result(task: Task, reason: str) -> Result:
+    return Result(task.student, task.assignment, Status.ERROR, reason, max_score=_max_score(task.assignment))
 
 
-def _max_score(aid):
+def _max_score(aid: str) -> float:
     cells = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]
     meta = [c.get("metadata", {}).get("nbgrader", {}) for c in cells]
     return float(sum(m.get("points", 0) for m in meta if m.get("grade") or m.get("task")))
 
 
-def _progress(done, total, failed):
+def _progress(done: int, total: int, failed: int) -> None:
     bar = "#" * (30 * done // total)
     print(f"\r[{bar:<30}] {done}/{total} graded, {failed} with errors", end="", file=sys.stderr, flush=True)
 
 
-def _fill(s, row):
-    s.score, s.max_score, s.pending = row["score"], row["max_score"], row.get("pending", 0.0)
-    s.status, s.tests = row["status"], {k: tuple(v) for k, v in row["tests"].items()}
-    s._manual = set(row.get("manual", []))
-    s._awaiting = set(row.get("awaiting", s._manual))
-    s.notes += [str(n) for n in row.get("notes", [])]
-    if row.get("sandbox") is False:
+def _fill(s: Submission, result: Result) -> None:
+    s.score, s.max_score, s.pending = result.score, result.max_score, result.pending
+    s.state, s.reason = result.status, result.reason
+    s.tests = {gid: (t.score, t.max_score) for gid, t in result.tests.items()}
+    s.notes += result.notes
+    if result.sandbox is False:
         s.notes.append(UNSAFE_NOTE)
+    s.result = result
 
 
-def _result_path(out, s):
+def _result_path(out: Path, s: Submission) -> Path:
     return out / "results" / f"{s.student}__{s.assignment}.json"
 
 
-def _digest(data):
+def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:20]
 
 
-def _key():
+def _key() -> bytes:
     """The secret that signs cached results; it lives in .work/, never in OUT."""
     path = WORK / "grader.key"
     if not path.exists():
@@ -529,31 +572,44 @@ def _key():
     return key
 
 
-def _sign(row, key, input_digest):
+def _sign(row: dict[str, Any], key: bytes, input_digest: str) -> str:
     """HMAC-SHA256 of a result row (all but its signature) bound to the digest of its inputs."""
     body = json.dumps({k: v for k, v in row.items() if k != "sig"}, sort_keys=True, separators=(",", ":"))
     return hmac.new(key, f"{input_digest}\n{body}".encode(), hashlib.sha256).hexdigest()
 
 
-def _apply_manual_grades(submissions, path):
+def _save(result: Result, path: Path, key: bytes) -> None:
+    """Write `result` to `path`, signed."""
+    row = result.to_json()
+    row["sig"] = _sign(row, key, result.input or "")
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(row))
+    partial.replace(path)
+
+
+def _verified(path: Path, key: bytes) -> dict[str, Any] | None:
+    """The row saved at `path` if its signature verifies, else None."""
+    try:
+        row = json.loads(path.read_text())
+        valid = (
+            isinstance(row, dict)
+            and isinstance(row.get("sig"), str)
+            and isinstance(row.get("input"), str)
+            and hmac.compare_digest(row["sig"], _sign(row, key, row["input"]))
+        )
+    except (OSError, ValueError, TypeError):
+        return None
+    return row if valid else None
+
+
+def _apply_manual_grades(submissions: list[Submission], path: Path) -> None:
     """Points an instructor entered by hand (student,assignment,grade_id,points), for the cells
     graded by hand only, clamped to 0..the cell's points. A row that cannot be used is skipped
     with a note on its submission, never a crash."""
-    if not path.exists():
-        return
-    try:
-        with open(path, newline="") as f:
-            entries = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        print(f"warning: {path} could not be read ({e}); no manual grades applied", file=sys.stderr)
-        return
-    by_key = {}
-    for s in submissions:
-        if s.assignment and not s.status.startswith("error: superseded"):
-            by_key[(s.student, s.assignment)] = s
-    applied = set()
-    for line, e in enumerate(entries, start=2):
-        student, aid, gid, points = ((e.get(k) or "").strip() for k in ("student", "assignment", "grade_id", "points"))
+    by_key = {(s.student, s.assignment): s for s in submissions if s.assignment and s.state is not Status.SUPERSEDED}
+    applied: set[tuple[str, str, str]] = set()
+    for line, entry in enumerate(_manual_grades(path), start=2):
+        student, aid, gid = ((entry.get(k) or "").strip() for k in ("student", "assignment", "grade_id"))
         s = by_key.get((student, aid))
         if s is None:
             print(
@@ -561,40 +617,61 @@ def _apply_manual_grades(submissions, path):
                 file=sys.stderr,
             )
             continue
-        what = f"manual grade for {gid or f'line {line}'} ignored"
-        if None in e or any(e.get(k) is None for k in ("student", "assignment", "grade_id", "points")):
-            s.notes.append(
-                f"{what}: line {line} of {path.name} does not have the 4 columns student,assignment,grade_id,points"
-            )
+        points = _manual_points(s, entry, line, path.name)
+        if isinstance(points, str):
+            s.notes.append(points)
             continue
-        if s.status != "graded":
-            s.notes.append(f"{what}: the submission was not graded ({s.status})")
-            continue
-        if gid not in s.tests:
-            s.notes.append(f"{what}: {aid} has no graded cell {gid!r}")
-            continue
-        if gid not in getattr(s, "_manual", ()):
-            s.notes.append(f"{what}: {gid} is graded automatically")
-            continue
-        try:
-            given = float(points)
-        except ValueError:
-            given = math.nan
-        if not math.isfinite(given):
-            s.notes.append(f"{what}: {points!r} is not a number")
-            continue
-        current, most = s.tests[gid]
-        value = min(max(given, 0.0), float(most))
-        if value != given:
-            s.notes.append(f"manual grade for {gid} of {given:g} clamped to {value:g} (the cell is worth {most:g})")
-        s.score += value - (current or 0.0)
-        if gid in s._awaiting and (s.student, aid, gid) not in applied:
-            s.pending = max(0.0, s.pending - most)
-        applied.add((s.student, aid, gid))
-        s.tests[gid] = (value, most)
+        _set_manual_grade(s, gid, points, first=(student, aid, gid) not in applied)
+        applied.add((student, aid, gid))
 
 
-def write_csv(submissions, path):
+def _manual_grades(path: Path) -> list[dict[str | None, Any]]:
+    """The rows of manual_grades.csv; none if it is missing or unreadable."""
+    if not path.exists():
+        return []
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        print(f"warning: {path} could not be read ({e}); no manual grades applied", file=sys.stderr)
+        return []
+
+
+def _manual_points(s: Submission, entry: dict[str | None, Any], line: int, name: str) -> float | str:
+    """The points an entry of manual_grades.csv gives a hand-graded cell of `s`, or the note
+    saying why the entry is ignored."""
+    gid, points = ((entry.get(k) or "").strip() for k in ("grade_id", "points"))
+    what = f"manual grade for {gid or f'line {line}'} ignored"
+    if None in entry or any(entry.get(k) is None for k in ("student", "assignment", "grade_id", "points")):
+        return f"{what}: line {line} of {name} does not have the 4 columns student,assignment,grade_id,points"
+    if s.state is not Status.GRADED or s.result is None:
+        return f"{what}: the submission was not graded ({s.status})"
+    if gid not in s.tests:
+        return f"{what}: {s.assignment} has no graded cell {gid!r}"
+    if gid not in s.result.manual:
+        return f"{what}: {gid} is graded automatically"
+    try:
+        given = float(points)
+    except ValueError:
+        given = math.nan
+    return given if math.isfinite(given) else f"{what}: {points!r} is not a number"
+
+
+def _set_manual_grade(s: Submission, gid: str, given: float, first: bool) -> None:
+    """Give cell `gid` of `s` `given` points, clamped to what it is worth; `first`: the first
+    entry for that cell in manual_grades.csv (a later one replaces it)."""
+    assert s.result is not None
+    current, most = s.tests[gid]
+    value = min(max(given, 0.0), float(most))
+    if value != given:
+        s.notes.append(f"manual grade for {gid} of {given:g} clamped to {value:g} (the cell is worth {most:g})")
+    s.score += value - (current or 0.0)
+    if gid in s.result.awaiting and first:
+        s.pending = max(0.0, s.pending - most)
+    s.tests[gid] = (value, most)
+
+
+def write_csv(submissions: list[Submission], path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
@@ -612,19 +689,19 @@ def write_csv(submissions, path):
             )
 
 
-def table(submissions):
+def table(submissions: list[Submission]) -> str:
     """The score table printed after grading."""
     rows = [("student", "assignment", "score", "status")]
     for s in sorted(submissions, key=lambda s: (s.student, s.assignment or "", str(s.path))):
         pending = f" (+{s.pending:g} to grade by hand)" if s.pending else ""
         rows.append((s.student, s.assignment or s.path.name, f"{s.score:g} / {s.max_score:g}{pending}", s.status))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-    flagged = [s for s in submissions if s.status.startswith("review: ")]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    flagged = [s for s in submissions if s.state is Status.REVIEW]
     if flagged:
         lines += ["", f"To review ({len(flagged)}): the score stands; read the answer cells named"]
         lines += [
-            f"  {s.student} {s.assignment}: {', '.join(n[8:] for n in s.notes if n.startswith('review: '))}"
-            for s in sorted(flagged, key=lambda s: (s.student, s.assignment))
+            f"  {s.student} {s.assignment}: {', '.join(s.review)}"
+            for s in sorted(flagged, key=lambda s: (s.student, s.assignment or ""))
         ]
     return "\n".join(lines)

@@ -42,8 +42,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
 from jupyter_client import AsyncKernelManager, KernelManager
 
 KERNEL_UID_BASE = 61000
@@ -78,6 +79,11 @@ def _tool(name: str) -> str | None:
     return shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
 
 
+def _exe(name: str) -> str:
+    """The tool a command runs: `unavailable()` has made sure that it is installed."""
+    return _tool(name) or name
+
+
 def _python_dirs() -> list[str]:
     """The Python install and the venv, not their parents: the repository beside the venv stays out."""
     return list(dict.fromkeys([sys.base_prefix, sys.prefix]))
@@ -101,7 +107,8 @@ def _level(level: str | None = None) -> str:
 
 
 def unavailable(level: str | None = None) -> str | None:
-    """Why a sandbox cannot be set up on this machine (e.g. 'bwrap is not installed', 'user namespaces are disabled'), or None. Cheap; cache the answer.
+    """Why a sandbox cannot be set up on this machine (e.g. 'bwrap is not installed', 'user
+    namespaces are disabled'), or None. Cheap; cache the answer.
 
     For `level` ("full" or "uid"); by default the level named by MICROGRAD_SANDBOX_LEVEL, else
     "full". So with MICROGRAD_SANDBOX_LEVEL=uid it is None where a root grader can run kernels at
@@ -119,7 +126,7 @@ def _clear_caches() -> None:
     _uid_unavailable.cache_clear()
 
 
-unavailable.cache_clear = _clear_caches  # the answers are cached per level; this forgets them
+unavailable.cache_clear = _clear_caches  # type: ignore[attr-defined]  # the answers are cached per level; this forgets them
 
 
 def best_level() -> str | None:
@@ -172,9 +179,9 @@ def _bwrap_unavailable() -> str | None:
     except OSError:
         pass
     # Namespaces can still be refused (a container's seccomp profile, AppArmor): try one.
-    probe = [*_drop_privileges(PROBE_UID), _tool("bwrap"), *_bwrap_base(), *_system_binds(), "--", "/bin/true"]
+    probe = [*_drop_privileges(PROBE_UID), _exe("bwrap"), *_bwrap_base(), *_system_binds(), "--", "/bin/true"]
     if any(_needs_detour(d) for d in _python_dirs()):
-        probe = [_tool("unshare"), "--mount", "--propagation", "private", *probe]
+        probe = [_exe("unshare"), "--mount", "--propagation", "private", *probe]
     try:
         run = subprocess.run(probe, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -189,8 +196,8 @@ def _uid_unavailable() -> str | None:
     """Why level "uid" cannot run here, or None: it tries one kernel interpreter as the kernel uid."""
     if os.geteuid() != 0:
         return "level 'uid' needs a grader running as root (it gives each kernel a uid of its own)"
-    detours = {d: None for d in _python_dirs() if _needs_detour(d)}
-    for tool in ["setpriv", "prlimit", "env"] + (["unshare", "mount"] if detours else []):
+    hidden = [d for d in _python_dirs() if _needs_detour(d)]
+    for tool in ["setpriv", "prlimit", "env"] + (["unshare", "mount"] if hidden else []):
         if not _tool(tool):
             return f"{tool} is not installed"
     if limits_enforced_by() == "watchdog":
@@ -203,9 +210,9 @@ def _uid_unavailable() -> str | None:
     tmp = Path(tempfile.mkdtemp(prefix="sandbox-probe-"))
     try:
         tmp.chmod(0o711)
-        for i, d in enumerate(detours):
-            detours[d] = tmp / f"ro-{i}"
-            detours[d].mkdir()
+        detours = {d: tmp / f"ro-{i}" for i, d in enumerate(hidden)}
+        for stage in detours.values():
+            stage.mkdir()
         # The same launcher a kernel gets, for an interpreter that imports something of the venv's.
         probe = _uid_launcher(
             PROBE_UID,
@@ -225,7 +232,7 @@ def _uid_unavailable() -> str | None:
         last = (run.stderr.strip().splitlines() or ["?"])[-1]
         if any(_needs_detour(d) for d in _python_dirs()) and "unshare" in last:
             return (
-                f"Python ({', '.join(detours)}) is not reachable by other users and "
+                f"Python ({', '.join(hidden)}) is not reachable by other users and "
                 f"a private mount namespace is refused: {last}"
             )
         return f"cannot start Python as uid {PROBE_UID}: {last}"
@@ -250,7 +257,7 @@ def _drop_privileges(uid: int, die_with_parent: bool = False) -> list[str]:
         return []
     death = ["--pdeathsig", "KILL"] if die_with_parent and _setpriv_has_pdeathsig() else []
     return [
-        _tool("setpriv"),
+        _exe("setpriv"),
         f"--reuid={uid}",
         f"--regid={uid}",
         "--clear-groups",
@@ -268,7 +275,7 @@ def _setpriv_has_pdeathsig() -> bool:  # util-linux 2.33 or newer
     try:
         return (
             "--pdeathsig"
-            in subprocess.run([_tool("setpriv"), "--help"], capture_output=True, text=True, timeout=10).stdout
+            in subprocess.run([_exe("setpriv"), "--help"], capture_output=True, text=True, timeout=10).stdout
         )
     except (OSError, TypeError, subprocess.TimeoutExpired):
         return False
@@ -280,7 +287,7 @@ def _launcher(steps: list[str], private_mounts: bool, cmd: list[str]) -> list[st
     if steps:
         cmd = ["/bin/sh", "-c", " && ".join(steps + ['exec "$@"']), "sandbox", *cmd]
     if private_mounts:
-        cmd = [_tool("unshare"), "--mount", "--propagation", "private", "--", *cmd]
+        cmd = [_exe("unshare"), "--mount", "--propagation", "private", "--", *cmd]
     return cmd
 
 
@@ -296,9 +303,9 @@ def _uncover_steps(detours: dict[str, Path]) -> list[str]:
     before the cover (`detours[src]`)."""
     if not detours:
         return []
-    q, mount = shlex.quote, _tool("mount")
+    q, mount = shlex.quote, _exe("mount")
     steps = [f"{mount} --bind -o ro {q(src)} {q(str(stage))}" for src, stage in detours.items()]
-    covers = {}
+    covers: dict[str, list[str]] = {}
     for src in detours:
         closed = [a for a in reversed(Path(src).parents) if not os.stat(a).st_mode & stat.S_IXOTH]
         if closed:
@@ -327,13 +334,13 @@ def _uid_launcher(
     # Beside a pids cgroup it sits one above, so that the cgroup (which counts its refusals) refuses first.
     nproc = limits.pids + (1 if procs_files else 0)
     cmd = [
-        _tool("prlimit"),
+        _exe("prlimit"),
         f"--fsize={limits.file_mb * 2**20}",
         "--core=0",
         f"--nproc={nproc}",
         "--",
         *_drop_privileges(uid, die_with_parent=True),
-        _tool("env"),
+        _exe("env"),
         "-i",
         f"--chdir={workdir}",
         "--",
@@ -391,7 +398,7 @@ def _hold_uid(uid: int, exclusive: bool) -> int:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise RuntimeError(f"uid {uid} stayed in use by another sandbox for {LOCK_WAIT_SECONDS} s")
+                raise RuntimeError(f"uid {uid} stayed in use by another sandbox for {LOCK_WAIT_SECONDS} s") from None
             time.sleep(0.1)
 
 
@@ -551,14 +558,14 @@ class _SandboxKernelManager(AsyncKernelManager):
         # Always the grader's own interpreter: only its install and venv are bound inside.
         return [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
 
-    def write_connection_file(self, **kwargs) -> None:
+    def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
         self.sandbox._give_to_kernel(self.connection_file)
 
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         # SIGINT to the launcher's process group would kill bwrap, not interrupt the kernel
         # (which has a session of its own): interrupt through the control channel instead.
-        self.kernel_spec.interrupt_mode = "message"
+        self.kernel_spec.interrupt_mode = "message"  # type: ignore[union-attr]  # python3 always has a spec
         cmd, fds = self.sandbox._command(kernel_cmd, self.ip)
         try:
             with open(self.sandbox.log, "ab") as log:
@@ -569,7 +576,7 @@ class _SandboxKernelManager(AsyncKernelManager):
         finally:
             for fd in fds:
                 os.close(fd)
-        self.sandbox._started(self.provisioner.process)
+        self.sandbox._started(self.provisioner.process)  # type: ignore[union-attr]  # the local provisioner has one
 
 
 class Sandbox:
@@ -653,11 +660,13 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def kernel_manager(self) -> KernelManager:
-        """A KernelManager for nbclient: NotebookClient(nb, km=sandbox.kernel_manager(), ...). It starts `python -m ipykernel_launcher -f CONNECTION_FILE` inside the sandbox, with transport 'ipc' (Unix sockets) in a private connection folder that only this sandbox and the grader see.
+        """A KernelManager for nbclient: NotebookClient(nb, km=sandbox.kernel_manager(), ...). It
+        starts `python -m ipykernel_launcher -f CONNECTION_FILE` inside the sandbox, with transport
+        'ipc' (Unix sockets) in a private connection folder that only this sandbox and the grader see.
 
         It is an AsyncKernelManager (a KernelManager subclass), because nbclient drives its client
         asynchronously. The kernel's own stdout/stderr (and bwrap's errors) go to `self.log`."""
@@ -673,7 +682,9 @@ class Sandbox:
         return km
 
     def stop_reason(self) -> str | None:
-        """Why the sandbox killed the notebook: 'the notebook used more than N MB of memory', 'the notebook used more than N s of CPU time', 'the notebook started more than N processes' ... or None."""
+        """Why the sandbox killed the notebook: 'the notebook used more than N MB of memory', 'the
+        notebook used more than N s of CPU time', 'the notebook started more than N processes' ...
+        or None."""
         with self._lock:
             if self._reason is None and self._cgroups and not self._closed.is_set():
                 # The kernel may have died of the OOM killer before the watch thread looked.
@@ -681,7 +692,8 @@ class Sandbox:
             return self._reason
 
     def close(self) -> None:
-        """Kill everything the notebook started (its PID namespace; at level "uid" every process of its uid), remove the cgroups and the temporary folders. Idempotent."""
+        """Kill everything the notebook started (its PID namespace; at level "uid" every process of
+        its uid), remove the cgroups and the temporary folders. Idempotent."""
         if self._closed.is_set():
             return
         self.stop_reason()  # last look at the counters before they go
@@ -745,7 +757,7 @@ class Sandbox:
         disk = str(self.limits.disk_mb * 2**20)
         # /tmp first: a later mount on it would hide a Python or venv that lives below /tmp.
         bw = [
-            _tool("bwrap"),
+            _exe("bwrap"),
             *_bwrap_base(),
             *_system_binds(),
             "--size",
@@ -793,7 +805,7 @@ class Sandbox:
             bw += ["--setenv", k, v]
         bw += ["--", *kernel_cmd]
 
-        lim = [_tool("prlimit"), f"--fsize={self.limits.file_mb * 2**20}", "--core=0"]
+        lim = [_exe("prlimit"), f"--fsize={self.limits.file_mb * 2**20}", "--core=0"]
         if self.root and not self._cgroups:
             # No pids cgroup: the uid is this sandbox's alone, so RLIMIT_NPROC caps the tree at fork time.
             lim.append(f"--nproc={self.limits.pids}")
@@ -802,7 +814,7 @@ class Sandbox:
         # Join the cgroups (and mount the detours) while still the grader's uid, then exec onwards.
         steps = _join_steps(self._cgroups.procs_files() if self._cgroups else [])
         steps += [
-            f"{_tool('mount')} --bind -o ro {shlex.quote(src)} {shlex.quote(str(dst))}"
+            f"{_exe('mount')} --bind -o ro {shlex.quote(src)} {shlex.quote(str(dst))}"
             for src, dst in self._detours.items()
         ]
         return _launcher(steps, bool(self._detours), cmd), fds

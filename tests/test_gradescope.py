@@ -1,4 +1,6 @@
-"""The Gradescope zip grades exactly as `python -m autograder grade` does, and shows no hidden test."""
+"""The Gradescope zip grades exactly as `python -m autograder grade` does, and shows no hidden test.
+
+The tests marked `kernel` grade or run the autograder; the others only build the zip or map results."""
 
 import json
 import os
@@ -14,8 +16,7 @@ import pytest
 
 from autograder import grade, gradescope, samples, sandbox
 from autograder.course import ROOT, SOLUTIONS, release_path
-
-pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
+from autograder.result import CellResult, Result, Status
 
 AID = "02_value_backward"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -33,7 +34,9 @@ def _messy():
 SUBMISSIONS = {  # student: (file name, notebook)
     "reference": (f"{AID}.ipynb", lambda: samples.filled(AID)),
     "stub": (f"{AID}.ipynb", lambda: json.loads(release_path(AID).read_text())),
-    "buggy": (f"{AID}.ipynb", lambda: samples.filled(AID, "add-assigns-grad")),
+    # A bug whose grade does not vary: add-assigns-grad passes or fails the diamond of test_backward
+    # depending on the order of a set, so two gradings of it can differ.
+    "buggy": (f"{AID}.ipynb", lambda: samples.filled(AID, "rsub-wrong-order")),
     "messy": (f"Copy of {AID} (1).ipynb", _messy),
 }
 
@@ -52,7 +55,7 @@ def graded(tmp_path_factory):
         roots[student] = _gradescope_root(zip_path, tmp / f"root-{student}", path)
     subs = grade.grade(grade.find_submissions([tmp / "in"]), tmp / "out", jobs=2)
     with ThreadPoolExecutor(2) as pool:  # two cores: two submissions at a time
-        results = dict(zip(roots, pool.map(_run_autograder, roots.values())))
+        results = dict(zip(roots, pool.map(_run_autograder, roots.values()), strict=True))
     by_student = {s.student: s for s in subs}
     return {student: (results[student], by_student[student]) for student in SUBMISSIONS}
 
@@ -111,6 +114,11 @@ def test_zip_follows_gradescope_layout(tmp_path):
         assert done.returncode == 0, f"{script}: {done.stderr}"
     torch_pin = next(line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch"))
     assert torch_pin.split("#")[0].strip() in setup
+    scripts = ROOT / "autograder" / "gradescope_files"
+    assert z_text(zip_path, "run_autograder") == (scripts / "run_autograder").read_text()
+    assert [line for line in setup.splitlines() if "--index-url" not in line] == [
+        line for line in (scripts / "setup.sh").read_text().splitlines() if "@TORCH" not in line
+    ]
 
 
 def z_text(zip_path, name):
@@ -126,6 +134,57 @@ def test_a_zip_for_several_assignments_names_them(tmp_path):
         gradescope.bundle(["99_nope"], tmp_path / "c.zip")
 
 
+def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_path, monkeypatch):
+    """No kernel: the grading step is replaced by results a worker could have sent."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / f"{AID}.ipynb").write_text(json.dumps(samples.filled(AID)))
+    (submission / "03_more_ops.ipynb").write_text(release_path("03_more_ops").read_text())
+    (submission / "broken.ipynb").write_text('{"cells": [')
+    taken_in, intake = [], grade.intake
+    monkeypatch.setattr(grade, "intake", lambda path: taken_in.append(path.name) or intake(path))
+    points = gradescope._points(AID)
+
+    def graded_by_a_worker(subs, out):
+        tests = {gid: CellResult(p, p, f"✓ {gid}: all checks passed") for gid, p in points.items()}
+        tests["test_add"] = CellResult(0.0, points["test_add"], "TestFailed: __add__: a + b should be a Value")
+        tests["test_mul"].message = ""  # no verdict: the test says only whether it passed
+        for s in subs:
+            score = sum(t.score for t in tests.values())
+            grade._fill(
+                s, Result(s.student, AID, Status.GRADED, score=score, max_score=sum(points.values()), tests=tests)
+            )
+        return subs
+
+    monkeypatch.setattr(grade, "grade_taken_in", graded_by_a_worker)
+    results = gradescope._results(submission, [AID])
+    assert sorted(taken_in) == ["02_value_backward.ipynb", "03_more_ops.ipynb", "broken.ipynb"]
+    total = gradescope.autograded_points(AID)
+    assert results["score"] == total - points["test_add"]
+    assert results["output"].splitlines() == [
+        f"{AID}: {total - points['test_add']:g} / {total:g} points",
+        f"03_more_ops.ipynb is the notebook of 03_more_ops, not of {AID}.ipynb",
+        "broken.ipynb: not a readable notebook: broken JSON at line 1",
+    ]
+    tests = {t["name"]: t for t in results["tests"]}
+    assert [t["number"] for t in results["tests"]] == [str(n) for n in range(1, len(points) + 1)]
+    assert tests["test_add"] == {
+        "name": "test_add",
+        "score": 0.0,
+        "max_score": points["test_add"],
+        "status": "failed",
+        "output": "TestFailed: __add__: a + b should be a Value",
+        "number": tests["test_add"]["number"],
+    }
+    assert tests["test_mul"]["output"] == "Passed." and tests["test_neg"]["output"] == "✓ test_neg: all checks passed"
+    flagged = grade.find_submissions([submission / f"{AID}.ipynb"], gradescope.STUDENT)[0]
+    grade._fill(flagged, Result(flagged.student, AID, Status.GRADED, score=3.0, tests={"test_add": CellResult(1, 1)}))
+    flagged.assignment, flagged.state, flagged.reason = AID, Status.REVIEW, "answer cell add uses os"
+    review = gradescope._report([flagged], [AID], [])
+    assert review["score"] == 0 and review["tests"][0]["output"] == "Not graded: review: answer cell add uses os"
+
+
+@pytest.mark.kernel
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_results_json_scores_equal_the_course_grader(graded, student):
     results, sub = graded[student]
@@ -136,6 +195,7 @@ def test_results_json_scores_equal_the_course_grader(graded, student):
     assert all(t["output"] and t["status"] in ("passed", "failed") for t in results["tests"])
 
 
+@pytest.mark.kernel
 def test_scores_are_those_expected(graded):
     assert graded["reference"][0]["score"] == graded["reference"][1].max_score == gradescope.autograded_points(AID) > 0
     assert graded["stub"][0]["score"] == 0
@@ -144,15 +204,18 @@ def test_scores_are_those_expected(graded):
     assert "restored the nbgrader metadata" in graded["messy"][0]["output"]
 
 
+@pytest.mark.kernel
 def test_messages_are_the_feedback_a_student_reads(graded):
     tests = {t["name"]: t for t in graded["buggy"][0]["tests"]}
-    assert tests["test_add_hidden"]["status"] == "failed"
-    assert "gradients must accumulate with +=" in tests["test_add_hidden"]["output"]
-    assert tests["test_add"]["status"] == "passed"
+    assert tests["test_rsub"]["status"] == tests["test_rsub_hidden"]["status"] == "failed"
+    assert "mind the order in __rsub__" in tests["test_rsub"]["output"]
+    assert tests["test_rsub_hidden"]["output"] == "TestFailed: __rsub__: 1 - a*a", "the hidden check's own message"
+    assert tests["test_add"]["status"] == "passed" and tests["test_add"]["output"] == "✓ __add__: 7 checks passed"
     stub = {t["name"]: t for t in graded["stub"][0]["tests"]}
     assert "NotImplementedError" in stub["test_add"]["output"]
 
 
+@pytest.mark.kernel
 def test_no_hidden_test_source_reaches_results_json(graded):
     source = json.loads((SOLUTIONS / f"{AID}.ipynb").read_text())
     released = json.loads(release_path(AID).read_text())
@@ -172,6 +235,7 @@ def test_no_hidden_test_source_reaches_results_json(graded):
         assert not leaked, f"{student}: {leaked[:3]}"
 
 
+@pytest.mark.kernel
 def test_a_notebook_of_another_assignment_gets_zero_with_a_reason(tmp_path):
     zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
     other = tmp_path / "03_more_ops.ipynb"
@@ -185,6 +249,7 @@ def _sandbox_lines(results):
     return [line for line in results["output"].splitlines() if line.startswith("Sandbox:")]
 
 
+@pytest.mark.kernel
 def test_results_json_names_the_sandbox_level(graded):
     level = sandbox.best_level()
     assert level == "full"  # bwrap runs on this machine
@@ -192,6 +257,7 @@ def test_results_json_names_the_sandbox_level(graded):
         assert _sandbox_lines(graded[student][0]) == [SAID[level]], graded[student][0]["output"]
 
 
+@pytest.mark.kernel
 def test_the_autograders_files_are_private_before_grading(tmp_path):
     """After run_autograder: hidden tests, solutions and results are root's alone, and the
     source folder can be crossed (to its venv, on Gradescope) but not listed."""
@@ -226,6 +292,7 @@ def _main_with(root, patch):
     )
 
 
+@pytest.mark.kernel
 def test_without_any_sandbox_nothing_is_graded(tmp_path):
     zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
     reference = tmp_path / f"{AID}.ipynb"
@@ -242,12 +309,13 @@ def test_without_any_sandbox_nothing_is_graded(tmp_path):
     assert not (root / "results" / "results.json").exists()
 
 
+@pytest.mark.kernel
 @pytest.mark.skipif(os.geteuid() != 0, reason="level 'uid' needs a grader running as root")
 def test_where_bwrap_is_refused_a_root_grader_grades_as_a_separate_user(tmp_path, graded):
     """Gradescope's Docker image may refuse bwrap: the same scores at level uid, and it says so."""
     zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
     buggy = tmp_path / f"{AID}.ipynb"
-    buggy.write_text(json.dumps(samples.filled(AID, "add-assigns-grad")))
+    buggy.write_text(json.dumps(samples.filled(AID, "rsub-wrong-order")))
     root = _gradescope_root(zip_path, tmp_path / "root", buggy)
     done = _main_with(root, "sandbox._bwrap_unavailable = lambda: 'userns refused by the test'")
     assert done.returncode == 0, done.stdout + done.stderr

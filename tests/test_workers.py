@@ -12,14 +12,17 @@ import stat
 import sys
 import time
 import types
+from pathlib import Path
 
 import psutil
 import pytest
 
 import autograder
 from autograder import cli, grade, samples
+from autograder.result import CellResult, Result, Status
 
 AID = "02_value_backward"
+STOPPED = f"error: {grade.WORKER_STOPPED}"
 
 FAKE_WORKER = r"""
 import json, os, signal, subprocess, sys, time
@@ -59,6 +62,7 @@ for line in iter(sys.stdin.readline, ""):
         continue
     print(json.dumps({"student": st, "assignment": t["assignment"], "score": 3.0, "max_score": 5.0,
                       "pending": 2.0, "tests": {"test_a": [3.0, 3.0], "writeup": [0.0, 2.0]},
+                      "messages": {"test_a": "a: 3 checks passed"},
                       "manual": ["writeup"], "awaiting": ["writeup"], "status": "graded"}), flush=True)
 """
 
@@ -154,7 +158,7 @@ def test_a_dead_worker_is_replaced_and_its_submission_tried_once_more(setting):
     root = setting
     cohort(root, ["a", "b-crash", "c", "d-once", "e"])
     subs = run(root, jobs=1)
-    assert subs["b-crash"].status == grade.WORKER_STOPPED
+    assert subs["b-crash"].status == STOPPED
     assert subs["b-crash"].score == 0 and subs["b-crash"].max_score > 0
     for student in ["a", "c", "d-once", "e"]:
         assert subs[student].status == "graded" and subs[student].score == 3, student
@@ -175,7 +179,7 @@ def test_a_stalled_or_stopped_worker_is_killed_at_its_deadline(setting, monkeypa
     started = time.monotonic()
     subs = run(root, jobs=2)
     assert time.monotonic() - started < 15
-    assert subs["a-stall"].status == subs["b-stop"].status == grade.WORKER_STOPPED
+    assert subs["a-stall"].status == subs["b-stop"].status == STOPPED
     assert all(subs[s].status == "graded" for s in "cde")
     log = fake_log(root)
     assert len(tasks_of(log, "a-stall")) == len(tasks_of(log, "b-stop")) == 2
@@ -192,7 +196,7 @@ def test_a_worker_that_never_says_ready_still_works_and_a_malformed_row_counts_a
     cohort(root, ["a", "b-crash", "c-bad", "d"])
     subs = run(root, jobs=2)
     assert subs["a"].status == subs["d"].status == "graded"
-    assert subs["b-crash"].status == subs["c-bad"].status == grade.WORKER_STOPPED
+    assert subs["b-crash"].status == subs["c-bad"].status == STOPPED
 
 
 def test_a_worker_that_cannot_start_does_not_loop_forever(setting, monkeypatch):
@@ -228,7 +232,7 @@ def test_longest_assignments_are_dealt_first(setting):
 
 def test_a_second_run_reuses_only_results_that_verify(setting):
     root = setting
-    cohort(root, ["a", "b", "c", "d", "e"])
+    cohort(root, ["a", "b", "c", "d", "e", "f"])
     run(root)
     key = root / "work" / "grader.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_bytes()) >= 32
@@ -243,18 +247,69 @@ def test_a_second_run_reuses_only_results_that_verify(setting):
     d = row("d")
     del d["sig"]
     (results / f"d__{AID}.json").write_text(json.dumps(d))
+    f = row("f")
+    f["messages"]["test_a"] = "a: passed, and see http://example.invalid"  # the message a student reads
+    (results / f"f__{AID}.json").write_text(json.dumps(f))
     nb = json.loads((root / "in" / "e" / f"{AID}.ipynb").read_text())
     nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "resubmitted"})
     (root / "in" / "e" / f"{AID}.ipynb").write_text(json.dumps(nb))
     (root / "out" / "fake.jsonl").unlink()
 
     subs = run(root)
-    assert sorted(e["student"] for e in fake_log(root)) == ["a", "b", "d", "e"], "c alone is reused"
-    for s in "abd":
+    assert sorted(e["student"] for e in fake_log(root)) == ["a", "b", "d", "e", "f"], "c alone is reused"
+    for s in "abdf":
         assert subs[s].score == 3 and grade.UNVERIFIED_NOTE in subs[s].notes, s
     assert grade.UNVERIFIED_NOTE not in subs["c"].notes + subs["e"].notes  # reused; a genuine new version
     assert all(s.status == "graded" for s in subs.values())
     assert not any(p.name == "grader.key" for p in (root / "out").rglob("*"))
+    for s in "cf":  # the verdicts come back with the scores, reused or graded again
+        assert subs[s].result.tests["test_a"] == CellResult(3.0, 3.0, "a: 3 checks passed"), s
+
+
+def test_a_result_reads_back_as_written_and_a_malformed_row_is_refused():
+    result = Result(
+        "alice",
+        AID,
+        Status.GRADED,
+        score=1.0,
+        max_score=3.0,
+        pending=2.0,
+        tests={"test_a": CellResult(1.0, 1.0, "✓ a: 2 checks passed"), "writeup": CellResult(0.0, 2.0)},
+        manual=["writeup"],
+        awaiting=["writeup"],
+        seconds=1.5,
+        input="abc",
+        sandbox=True,
+        slot=1,
+    )
+    assert Result.from_json(json.loads(json.dumps(result.to_json()))) == result
+    error = Result("bob", AID, Status.ERROR, "stopped: the notebook used more than 2048 MB of memory", max_score=21.0)
+    assert Result.from_json(json.loads(json.dumps(error.to_json()))) == error
+    good = result.to_json()
+    for bad in [
+        {**good, "score": "lots"},
+        {**good, "score": True},
+        {**good, "status": "error: a reason in the status"},
+        {**good, "tests": {"test_a": [1.0]}},
+        {**good, "messages": {"test_a": 3}},
+        {**good, "manual": "writeup"},
+        [good],
+    ]:
+        with pytest.raises(ValueError):
+            Result.from_json(bad)
+
+
+def test_the_status_prints_as_it_always_did():
+    s = grade.Submission("alice", Path("alice.ipynb"))
+    assert s.status == "not graded"
+    s.state = Status.GRADED
+    assert s.status == "graded"
+    s.state, s.reason = Status.REVIEW, "answer cell neg uses os (+1 more)"
+    assert s.status == "review: answer cell neg uses os (+1 more)"
+    s.state, s.reason = Status.ERROR, "the file is empty"
+    assert s.status == "error: the file is empty"
+    s.state, s.reason = Status.SUPERSEDED, "superseded by alice (2).ipynb"
+    assert s.status == "error: superseded by alice (2).ipynb"
 
 
 def test_manual_grades_apply_to_hand_graded_cells_only_clamped_and_never_crash(setting):
