@@ -4,10 +4,11 @@ and is never written while its Colab badges point at the placeholder repository.
 import json
 
 import pytest
-from secrets_ import MARKERS, secret_lines
 
 from autograder import cli
 from autograder import release as release_module
+from autograder.course import SOLUTIONS
+from autograder.notebooks import MARKERS, secret_lines
 from autograder.release import LECTURE, MICROGRAD, PLACEHOLDER_REPO, STUDENT_README, PlaceholderRepo, release
 
 # The committed notebooks name the placeholder repository until an instructor sets their own.
@@ -23,7 +24,7 @@ def test_release_contains_the_student_tree(tmp_path):
 
 
 def test_no_byte_of_the_release_carries_a_solution_or_hidden_test(tmp_path):
-    secrets = set(secret_lines())
+    secrets = set(secret_lines(SOLUTIONS.glob("*.ipynb")))
     assert secrets
     for path in release(tmp_path / "out", **TRY_OUT):
         text = path.read_bytes().decode("utf-8", errors="replace")
