@@ -4,12 +4,13 @@ and is never written while its Colab badges point at the placeholder repository.
 import json
 
 import pytest
+from test_lessons import LECTURE, MICROGRAD
 
 from autograder import cli
 from autograder import release as release_module
 from autograder.course import SOLUTIONS
 from autograder.notebooks import MARKERS, secret_lines
-from autograder.release import LECTURE, MICROGRAD, PLACEHOLDER_REPO, STUDENT_README, PlaceholderRepo, release
+from autograder.release import PLACEHOLDER_REPO, STUDENT_FILES, PlaceholderRepo, release
 
 # The committed notebooks name the placeholder repository until an instructor sets their own.
 TRY_OUT = {"allow_placeholder": True}
@@ -75,6 +76,7 @@ def test_release_refuses_badges_left_from_before_the_repository_was_set(tmp_path
 
 
 def test_student_readme_credits_micrograd_and_walks_both_paths():
+    readme = (STUDENT_FILES / "README.md").read_text()
     for words in (
         "Andrej Karpathy",
         MICROGRAD,
@@ -89,4 +91,4 @@ def test_student_readme_credits_micrograd_and_walks_both_paths():
         "jupyter lab",
         "micrograd_engine.py",
     ):
-        assert words in STUDENT_README, words
+        assert words in readme, words
