@@ -1,14 +1,16 @@
 """Where things live, and the nbgrader configuration every command shares."""
 
-import json
 import os
 import re
 import shutil
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import Config
+
+from autograder.notebooks import read
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -21,12 +23,12 @@ WORK = ROOT / ".work"
 ENGINE_FILE = "micrograd.zip"  # the reference package, beside a graded notebook
 
 
-def assignments():
+def assignments() -> list[str]:
     """Assignment ids in course order; each is the stem of one notebook in solutions/."""
     return sorted(p.stem for p in SOLUTIONS.glob("*.ipynb"))
 
 
-def release_path(assignment):
+def release_path(assignment: str) -> Path:
     """Where the student version of an assignment is committed."""
     folder = CAPSTONE if "capstone" in assignment else EXERCISES
     return folder / f"{assignment}.ipynb"
@@ -35,7 +37,7 @@ def release_path(assignment):
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"]+")
 
 
-def colab_url(notebook):
+def colab_url(notebook: str | Path) -> str:
     """The "Open in Colab" address of a released notebook, from the one configured student repo."""
     with open(ROOT / "pyproject.toml", "rb") as f:
         repo = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
@@ -45,14 +47,25 @@ def colab_url(notebook):
 DEFAULT_LIMITS = {"cell_timeout": 30, "wall_seconds": 180, "memory_mb": 2048}
 
 
-def limits(assignment):
+def limits(assignment: str) -> dict[str, float]:
     """Grading limits of an assignment: defaults, overridden by `metadata.course.limits` of its
     source notebook (a training notebook needs more time than an exercise of small functions)."""
-    meta = json.loads((SOLUTIONS / f"{assignment}.ipynb").read_text())["metadata"]
+    meta = read(SOLUTIONS / f"{assignment}.ipynb").metadata
     return {**DEFAULT_LIMITS, **meta.get("course", {}).get("limits", {})}
 
 
-def nbgrader_config(course_root, cell_timeout=DEFAULT_LIMITS["cell_timeout"]):
+def requirements(path: Path = ROOT / "requirements.txt") -> dict[str, str]:
+    """{package name in lower case: its version specifier, such as "==2.13.0", or ""} of a pip
+    requirements file."""
+    found = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"([A-Za-z0-9_.-]+)(.*)", line.split("#")[0].replace(" ", ""))
+        if m:
+            found[m.group(1).lower()] = m.group(2)
+    return found
+
+
+def nbgrader_config(course_root: str | Path, cell_timeout: float = DEFAULT_LIMITS["cell_timeout"]) -> Config:
     """An nbgrader configuration for a course folder of our own (nbgrader has no --config flag)."""
     _put_venv_on_path()
     c = Config()
@@ -93,10 +106,11 @@ def _put_venv_on_path():
         os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
 
 
-def fresh_course(course_root, assignment_ids):
+def fresh_course(course_root: str | Path, assignment_ids: list[str]) -> Any:
     """A new nbgrader course folder with the given assignments generated into its gradebook."""
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
+    # nbgrader ships no type hints
+    from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
+    from nbgrader.coursedir import CourseDirectory  # type: ignore[import-untyped]
 
     course_root = Path(course_root)
     for aid in assignment_ids:

@@ -7,30 +7,27 @@ costs points in a later one, and no folder the notebook writes can take its plac
 """
 
 import hashlib
-import json
 import tempfile
 import zipfile
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
+from autograder import notebooks
 from autograder.course import ENGINE_FILE, SOLUTIONS, WORK, assignments
 
 
-def _cells(aid):
-    return json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]
+def _cells(aid: str) -> list:
+    return notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells
 
 
-def saves_engine(aid):
-    return any(c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "save_engine" for c in _cells(aid))
+def saves_engine(aid: str) -> bool:
+    return any(notebooks.grade_id(c) == "save_engine" for c in _cells(aid))
 
 
-def needs_engine(aid):
-    return any(c["cell_type"] == "code" and "load_micrograd(" in "".join(c["source"]) for c in _cells(aid))
+def needs_engine(aid: str) -> bool:
+    return any(c.cell_type == "code" and "load_micrograd(" in c.source for c in _cells(aid))
 
 
-def reference_engine(aid):
+def reference_engine(aid: str) -> Path | None:
     """Path to the engine as it stands when `aid` starts, or None if `aid` needs none.
 
     Built by running the solution notebooks that come before `aid` and save an engine, in
@@ -47,8 +44,7 @@ def reference_engine(aid):
         return cached
     with tempfile.TemporaryDirectory() as tmp:
         for a in chain:
-            nb = nbformat.read(SOLUTIONS / f"{a}.ipynb", as_version=4)
-            NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
+            notebooks.run(notebooks.read(SOLUTIONS / f"{a}.ipynb"), tmp, timeout=120)
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{Path(tmp).name}")
         zip_package(Path(tmp) / "micrograd", partial)
@@ -59,7 +55,7 @@ def reference_engine(aid):
 MARKERS = {"### BEGIN SOLUTION", "### END SOLUTION"}  # nbgrader's, left in by running the sources
 
 
-def zip_package(folder, out):
+def zip_package(folder: Path, out: Path) -> None:
     """`folder` (a package) as a zip with the same bytes for the same files: sorted, fixed dates."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for path in sorted(Path(folder).rglob("*.py")):

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
 from traitlets import Bool
 
+from autograder import notebooks
 from autograder.course import ENGINE_FILE, SOLUTIONS, WORK, limits
 from autograder.engine import reference_engine
 from autograder.verdict import error_name, judge, perturbed, reports
@@ -29,16 +30,11 @@ from autograder.verdict import error_name, judge, perturbed, reports
 # Set once per worker process by the worker: which sandbox uid it owns, whether to sandbox.
 settings = {"slot": 0, "sandboxed": True}
 # Why the last notebook was stopped (time, memory...), for the worker's result row.
-last_stop = {"reason": None}
+last_stop: dict[str, str | None] = {"reason": None}
 
 
 class NotebookStopped(RuntimeError):
     pass
-
-
-def is_test(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def _salt(aid: str) -> str:
@@ -46,7 +42,7 @@ def _salt(aid: str) -> str:
     return hashlib.sha256((SOLUTIONS / f"{aid}.ipynb").read_bytes()).hexdigest()
 
 
-def run_graded(nb, aid: str):
+def run_graded(nb: NotebookNode, aid: str) -> tuple[NotebookNode, str | None]:
     """Execute a copy of `nb` as grading does; return (the executed copy, why it was stopped or None).
     A kernel that dies before its first cell is the machine's fault, not the notebook's: try again."""
     for _ in range(3):
@@ -62,7 +58,7 @@ def _run_once(nb, aid):
     for cell in run.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-            if is_test(cell):
+            if notebooks.is_test(cell):
                 cell.source = perturbed(cell.source, f"{salt}:{cell.metadata.nbgrader.grade_id}")
     engine = reference_engine(aid)
     files = {ENGINE_FILE: engine} if engine else {}
@@ -73,7 +69,7 @@ def _run_once(nb, aid):
 
         box = Sandbox(
             files,
-            Limits(memory_mb=lim["memory_mb"], cpu_seconds=2 * lim["wall_seconds"]),
+            Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
             slot=settings["slot"],
             env=env,
         )
@@ -102,18 +98,9 @@ def _execute(run, km, lim, kill, cwd, env):
         kill()
 
     timer = threading.Timer(lim["wall_seconds"], timeout)
-    client = NotebookClient(
-        run,
-        km=km,
-        timeout=lim["cell_timeout"],
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        record_timing=False,
-        resources={"metadata": {"path": cwd}} if cwd else {},
-    )
     timer.start()
     try:
-        client.execute(**({"env": env} if env else {}))
+        notebooks.run(run, cwd, lim["cell_timeout"], km, env, allow_errors=True, interrupt_on_timeout=True)
     except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
         return (
             f"stopped after the time limit of {lim['wall_seconds']:g} s"
@@ -138,11 +125,10 @@ def expected_reports(aid: str) -> dict:
     cached = WORK / "expected" / f"{aid}-{key}.json"
     if cached.exists():
         return json.loads(cached.read_text())
-    nb = nbformat.read(SOLUTIONS / f"{aid}.ipynb", as_version=4)
-    run, reason = run_graded(nb, aid)
+    run, reason = run_graded(notebooks.read(SOLUTIONS / f"{aid}.ipynb"), aid)
     if reason:
         raise RuntimeError(f"the reference solution of {aid} did not run to the end: {reason}")
-    expected = {cell.metadata.nbgrader.grade_id: reports(cell.outputs) for cell in run.cells if is_test(cell)}
+    expected = {cell.metadata.nbgrader.grade_id: reports(cell.outputs) for cell in run.cells if notebooks.is_test(cell)}
     empty = [gid for gid, found in expected.items() if not any(r["kind"] == "done" for r in found)]
     if empty:
         raise RuntimeError(f"the reference solution of {aid} did not finish test cells {empty}")
@@ -158,7 +144,7 @@ class GradedExecute(Preprocessor):
 
     enabled = Bool(True)  # a Preprocessor that is not enabled is silently skipped
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         aid = resources["nbgrader"]["assignment"]
         expected = expected_reports(aid)
         last_stop["reason"] = None
@@ -166,16 +152,16 @@ class GradedExecute(Preprocessor):
         if reason:
             last_stop["reason"] = reason
             raise NotebookStopped(reason)
-        for cell, ran in zip(nb.cells, run.cells):
+        for cell, ran in zip(nb.cells, run.cells, strict=True):
             if cell.cell_type != "code":
                 continue
-            if not is_test(cell):
+            if not notebooks.is_test(cell):
                 cell.outputs, cell.execution_count = ran.outputs, ran.execution_count  # instructors see them
                 continue
             gid = cell.metadata.nbgrader.grade_id
             found = reports(ran.outputs)
             name = next((r.get("name") for r in expected.get(gid, [])), gid)
-            verdict = judge(name, expected.get(gid, []), found, error_name(ran.outputs), "HIDDEN TESTS" in cell.source)
+            verdict = judge(name, expected.get(gid, []), found, error_name(ran.outputs), notebooks.is_hidden_test(cell))
             cell.execution_count = ran.execution_count
             if verdict.passed:
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=verdict.message + "\n")]

@@ -30,14 +30,10 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat import NotebookNode
-from nbgrader.preprocessors import ClearHiddenTests
+from nbgrader.preprocessors import ClearHiddenTests  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from traitlets import Bool, Integer, List, Unicode
 
-
-def is_test(cell):
-    """A test cell: graded and not an answer (its outputs are the grader's verdict)."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+from autograder.notebooks import is_test, nbgrader_metadata
 
 
 def _text(value):
@@ -59,7 +55,7 @@ class KeepVerdictsOnly(Preprocessor):
 
     enabled = Bool(True)  # a Preprocessor that is not enabled is silently skipped
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type != "code":
             return cell, resources
         if not isinstance(cell.get("execution_count"), int):
@@ -99,7 +95,7 @@ class TruncateOutputs(Preprocessor):
             return text
         return text[: self.max_chars] + f"\n... [{len(text) - self.max_chars} more characters cut]\n"
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         for output in cell.get("outputs", []):
             if "text" in output:
                 output["text"] = self._cut(output["text"])
@@ -122,7 +118,7 @@ class ClearHiddenTestCells(ClearHiddenTests):
     # nbconvert configures this for every preprocessor; nbgrader's base class forgot to accept it
     display_data_priority = List(Unicode()).tag(config=True)
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if not is_test(cell):
             return cell, resources
         cell.source = _text(cell.source)
@@ -142,7 +138,7 @@ class CapNotebook(Preprocessor):
     enabled = Bool(True)
     max_chars = Integer(1_000_000).tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         left = self.max_chars
         for i, cell in enumerate(nb.cells):
             cell.source = _text(cell.get("source", ""))
@@ -272,7 +268,7 @@ class _Images:
                 mime, data = m.group(1), m.group(2)
         if mime is None:
             return self._instead(alt, "not from this notebook" if src.strip() else "no source")
-        data = re.sub(r"\s+", "", data)
+        data = re.sub(r"\s+", "", data or "")
         try:
             if not _BASE64.match(data):
                 raise ValueError
@@ -326,7 +322,7 @@ class SanitizeMarkdown(Preprocessor):
     max_rendered_chars = Integer(100_000).tag(config=True)
     max_tags = Integer(1_000).tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         self.images = _Images(self.max_images, self.max_image_bytes)
         self.rendered = 0
         self.sanitizer = SanitizeHTML(
@@ -334,7 +330,7 @@ class SanitizeMarkdown(Preprocessor):
         )
         return super().preprocess(nb, resources)
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type == "raw":
             cell.cell_type = "markdown"
             cell.source = _as_text(_text(cell.source), "a raw cell")
@@ -343,7 +339,7 @@ class SanitizeMarkdown(Preprocessor):
         cell.pop("attachments", None)
         return cell, resources
 
-    def safe_html(self, markdown, attachments=None):
+    def safe_html(self, markdown: str, attachments: dict | None = None) -> str:
         """The markdown as sanitised HTML, wrapped so that a second markdown pass keeps it."""
         if len(markdown) > self.max_cell_chars:
             return _as_text(markdown, f"longer than {self.max_cell_chars:,} characters")
@@ -380,12 +376,12 @@ class KeepNbgraderMetadata(Preprocessor):
 
     enabled = Bool(True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         nb.metadata = NotebookNode(language_info=NotebookNode(name="python"))
         return super().preprocess(nb, resources)
 
-    def preprocess_cell(self, cell, resources, index):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        keep = isinstance(meta, dict) and re.fullmatch(r"[A-Za-z0-9_-]+", str(meta.get("grade_id", "")))
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        meta = nbgrader_metadata(cell)
+        keep = re.fullmatch(r"[A-Za-z0-9_-]+", str(meta.get("grade_id", "")))
         cell.metadata = NotebookNode(nbgrader=meta) if keep else NotebookNode()
         return cell, resources

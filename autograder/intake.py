@@ -14,40 +14,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import assignments, release_path
+from autograder.notebooks import grade_id, is_answer, is_graded, is_locked, read, source
 
 
 @dataclass
 class Intake:
-    assignment: str = None
-    notebook: dict = None
-    notes: list = field(default_factory=list)
-    error: str = None
+    assignment: str | None = None
+    notebook: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
-def _source(cell):
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+_release_cache: dict[str, list] = {}
 
 
-def _nbgrader(cell):
-    meta = cell.get("metadata")
-    return meta.get("nbgrader", {}) if isinstance(meta, dict) and isinstance(meta.get("nbgrader"), dict) else {}
-
-
-_release_cache = {}
-
-
-def released(aid):
+def released(aid: str) -> list:
     """The released cells of an assignment that carry nbgrader metadata, in order."""
     if aid not in _release_cache:
         path = release_path(aid)
-        cells = json.loads(path.read_text())["cells"] if path.exists() else []  # not built yet
-        _release_cache[aid] = [c for c in cells if _nbgrader(c).get("grade_id")]
+        cells = read(path).cells if path.exists() else []  # not built yet
+        _release_cache[aid] = [c for c in cells if grade_id(c)]
     return _release_cache[aid]
 
 
-def read_notebook(path):
-    """The notebook at `path` as a dict, or an Intake carrying the reason it is not one."""
+def read_notebook(path: str | Path) -> dict | Intake:
+    """The notebook at `path` as raw JSON (a submission is read as it is, however mangled), or an
+    Intake carrying the reason it is not one."""
     raw = Path(path).read_bytes()
     if not raw.strip():
         return Intake(error="the file is empty")
@@ -61,11 +53,14 @@ def read_notebook(path):
     return nb
 
 
-def assignment_from_name(path, known):
+def submission_name(path: str | Path) -> str:
+    """A submitted file's name without what copying adds: `Copy of X (1).ipynb` -> `x`."""
+    return re.sub(r"^copy of |\s*\(\d+\)$", "", Path(path).stem.lower())
+
+
+def assignment_from_name(path: str | Path, known: list[str]) -> str | None:
     """The assignment a file name points at, tolerating copies, numbering and student ids."""
-    name = Path(path).stem.lower()
-    name = re.sub(r"^copy of ", "", name)
-    name = re.sub(r"\s*\(\d+\)$", "", name)
+    name = submission_name(path)
     for aid in known:
         if aid in name or aid.split("_", 1)[-1] in name:
             return aid
@@ -75,18 +70,24 @@ def assignment_from_name(path, known):
     return None
 
 
-def _content_match(nb, aid):
+def student_from_name(path: str | Path, known: list[str] | None = None) -> str:
+    """`alice_02_value_backward.ipynb` -> alice; a bare notebook name -> its folder's name."""
+    aid = assignment_from_name(path, known or assignments())
+    rest = submission_name(path)
+    if aid:
+        rest = rest.replace(aid, "").replace(aid.split("_", 1)[-1], "")
+    rest = re.sub(r"[\s_\-]+", " ", rest).strip()
+    return rest.replace(" ", "_") if rest and not rest.isdigit() else Path(path).parent.name
+
+
+def _content_match(nb: dict, aid: str) -> int:
     """How many of the released locked cells of `aid` appear in `nb`, by grade_id or text."""
-    ids = {_nbgrader(c).get("grade_id") for c in nb["cells"]}
-    texts = {_source(c).strip() for c in nb["cells"]}
-    return sum(
-        1
-        for r in released(aid)
-        if _nbgrader(r).get("locked") and (_nbgrader(r)["grade_id"] in ids or _source(r).strip() in texts)
-    )
+    ids = {grade_id(c) for c in nb["cells"]}
+    texts = {source(c).strip() for c in nb["cells"]}
+    return sum(1 for r in released(aid) if is_locked(r) and (grade_id(r) in ids or r.source.strip() in texts))
 
 
-def intake(path, known=None):
+def intake(path: str | Path, known: list[str] | None = None) -> Intake:
     """Recognise and repair one submitted file."""
     known = known or assignments()
     nb = read_notebook(path)
@@ -111,75 +112,105 @@ def intake(path, known=None):
     return result
 
 
-def _anchors(cell):
-    """Lines that identify an answer cell: its given lines, not the stub's placeholder."""
-    return {
-        line.strip()
-        for line in _source(cell).splitlines()
-        if line.strip() and line.strip() not in ("# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE")
-    }
-
-
-def restore_metadata(nb, aid, notes):
+def restore_metadata(nb: dict, aid: str, notes: list[str]) -> dict:
     """Give every cell that corresponds to a released graded/locked/answer cell that cell's
     nbgrader metadata (checksum included); take nbgrader metadata off every other cell."""
-    release = released(aid)
-    by_id = {_nbgrader(r)["grade_id"]: r for r in release}
-    match = {}  # grade_id -> index in nb["cells"]
-    cells = nb["cells"]
-    for i, cell in enumerate(cells):
-        gid = _nbgrader(cell).get("grade_id")
-        if gid in by_id and gid not in match and cell.get("cell_type") == by_id[gid]["cell_type"]:
-            match[gid] = i
-    for r in release:  # unmatched locked cells: by identical text
-        gid = _nbgrader(r)["grade_id"]
-        if gid not in match:
-            same = [
-                i for i, c in enumerate(cells) if i not in match.values() and _source(c).strip() == _source(r).strip()
-            ]
-            if same:
-                match[gid] = same[0]
-    for r in release:  # unmatched answer cells: by the given lines they keep, between their neighbours
-        gid = _nbgrader(r)["grade_id"]
-        if gid in match or not _nbgrader(r).get("solution"):
-            continue
-        lo, hi = _window(release, gid, match, len(cells))
-        anchors = _anchors(r)
-        scored = [
-            (len(anchors & _anchors(cells[i])), i)
-            for i in range(lo, hi)
-            if i not in match.values() and cells[i].get("cell_type") == r["cell_type"]
-        ]
-        best = max((s for s, _ in scored), default=0)
-        winners = [i for s, i in scored if s == best]
-        if best and len(winners) == 1:
-            match[gid] = winners[0]
-        elif best:
-            notes.append(f"could not tell which cell answers {gid}: graded as unanswered")
-    repaired = 0
-    for i, cell in enumerate(cells):
-        if not isinstance(cell.get("metadata"), dict):
-            cell["metadata"] = {}
-        meta = cell["metadata"]
-        gid = next((g for g, j in match.items() if j == i), None)
-        if gid:
-            if meta.get("nbgrader") != by_id[gid]["metadata"]["nbgrader"]:
-                repaired += 1
-            meta["nbgrader"] = dict(by_id[gid]["metadata"]["nbgrader"])
-        else:
-            meta.pop("nbgrader", None)
+    release, cells = released(aid), nb["cells"]
+    match = _by_grade_id(cells, release)
+    match |= _by_text(cells, release, match)
+    answers, ambiguous = _by_anchors(cells, release, match)
+    match |= answers
+    notes += [f"could not tell which cell answers {gid}: graded as unanswered" for gid in ambiguous]
+    repaired = _set_metadata(cells, match, release)
     if repaired:
         notes.append(f"restored the nbgrader metadata of {repaired} cell(s)")
-    missing = [g for g in by_id if g not in match and _nbgrader(by_id[g]).get("grade")]
+    missing = [grade_id(r) for r in release if grade_id(r) not in match and is_graded(r)]
     if missing:
         notes.append(f"test cell(s) missing, put back: {', '.join(missing)}")
     return nb
 
 
-def _window(release, gid, match, n):
+def _by_grade_id(cells: list[dict], release: list) -> dict[str, int]:
+    """{grade_id: index of the first cell of `cells` that has it and the released cell's type}."""
+    types = {grade_id(r): r.cell_type for r in release}
+    match: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        gid = grade_id(cell)
+        if gid in types and gid not in match and cell.get("cell_type") == types[gid]:
+            match[gid] = i
+    return match
+
+
+def _by_text(cells: list[dict], release: list, match: dict[str, int]) -> dict[str, int]:
+    """For released cells not in `match`: the first cell not yet matched whose text is theirs."""
+    taken, found = set(match.values()), {}
+    for r in release:
+        gid = grade_id(r)
+        if gid in match:
+            continue
+        same = [i for i, c in enumerate(cells) if i not in taken and source(c).strip() == r.source.strip()]
+        if same:
+            found[gid] = same[0]
+            taken.add(same[0])
+    return found
+
+
+def _by_anchors(cells: list[dict], release: list, match: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    """For answer cells not in `match`: the one cell between their matched neighbours that keeps
+    the most of their given lines; and the answers for which two cells keep as many."""
+    known, ambiguous = dict(match), []  # each match narrows the windows of the answers after it
+    for r in release:
+        gid = grade_id(r)
+        if gid in known or not is_answer(r):
+            continue
+        lo, hi = _window(release, gid, known, len(cells))
+        anchors = _anchors(r)
+        scored = [
+            (len(anchors & _anchors(cells[i])), i)
+            for i in range(lo, hi)
+            if i not in known.values() and cells[i].get("cell_type") == r.cell_type
+        ]
+        best = max((s for s, _ in scored), default=0)
+        winners = [i for s, i in scored if s == best]
+        if best and len(winners) == 1:
+            known[gid] = winners[0]
+        elif best:
+            ambiguous.append(gid)
+    return {gid: i for gid, i in known.items() if gid not in match}, ambiguous
+
+
+def _anchors(cell: dict) -> set[str]:
+    """Lines that identify an answer cell: its given lines, not the stub's placeholder."""
+    return {
+        line.strip()
+        for line in source(cell).splitlines()
+        if line.strip() and line.strip() not in ("# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE")
+    }
+
+
+def _window(release: list, gid: str, match: dict[str, int], n: int) -> tuple[int, int]:
     """Indices between the matched released cells just before and just after `gid`."""
-    order = [_nbgrader(r)["grade_id"] for r in release]
+    order = [grade_id(r) for r in release]
     k = order.index(gid)
     before = [match[g] for g in order[:k] if g in match]
     after = [match[g] for g in order[k + 1 :] if g in match]
     return (max(before) + 1 if before else 0), (min(after) if after else n)
+
+
+def _set_metadata(cells: list[dict], match: dict[str, int], release: list) -> int:
+    """Put the released nbgrader metadata on each matched cell and take it off every other cell;
+    return how many cells it changed."""
+    by_index = {i: gid for gid, i in match.items()}
+    released_meta = {grade_id(r): r.metadata.nbgrader for r in release}
+    repaired = 0
+    for i, cell in enumerate(cells):
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+        meta = cell["metadata"]
+        if i in by_index:
+            if meta.get("nbgrader") != released_meta[by_index[i]]:
+                repaired += 1
+            meta["nbgrader"] = dict(released_meta[by_index[i]])
+        else:
+            meta.pop("nbgrader", None)
+    return repaired

@@ -8,28 +8,26 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+from nbformat import NotebookNode
 
+from autograder import notebooks
 from autograder.course import LESSONS
 
 
-def source_digest(nb):
+def source_digest(nb: NotebookNode) -> str:
     sources = "\x00".join(f"{c.cell_type}\x01{c.source}" for c in nb.cells)
     return hashlib.sha256(sources.encode()).hexdigest()
 
 
-def run_alone(path, timeout=120):
+def run_alone(path: str | Path, timeout: float = 120) -> NotebookNode:
     """Execute a notebook copied alone into an empty folder, as Colab opens it; return it."""
-    nb = nbformat.read(path, as_version=4)
+    nb = notebooks.read(path)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(path, Path(tmp) / Path(path).name)
-        NotebookClient(
-            nb, timeout=timeout, kernel_name="python3", record_timing=False, resources={"metadata": {"path": tmp}}
-        ).execute()
-    return nb
+        return notebooks.run(nb, tmp, timeout)
 
 
-def refresh(paths=None):
+def refresh(paths: list[Path] | None = None) -> list[Path]:
     """Re-run each lesson and store its outputs with the digest of its sources."""
     written = []
     for path in paths or sorted(LESSONS.glob("*.ipynb")):

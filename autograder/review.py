@@ -18,11 +18,14 @@ aliases of dangerous modules defined by the setup cell, private attributes of mo
 """
 
 import ast
-import json
 import re
 import warnings
 from functools import cache
 
+from nbformat import NotebookNode
+from nbformat.v4 import new_notebook
+
+from autograder import notebooks
 from autograder.course import SOLUTIONS
 
 DEFAULT_ALLOWED_IMPORTS = ("math", "random")
@@ -154,24 +157,13 @@ _DUNDER_ATTRS = sorted(a for a in FORBIDDEN_ATTRS if a.startswith("__"))
 ATTR_FUNCTIONS = ("getattr", "setattr", "delattr")
 
 
-def _source(cell):
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def _nbgrader(cell):
-    meta = cell.get("metadata")
-    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-    return nbg if isinstance(nbg, dict) else {}
-
-
 @cache
-def _source_notebook(assignment):
+def _source_notebook(assignment: str) -> NotebookNode:
     path = SOLUTIONS / f"{assignment}.ipynb"
-    return json.loads(path.read_text()) if path.exists() else {"cells": [], "metadata": {}}
+    return notebooks.read(path) if path.exists() else new_notebook()
 
 
-def allowed_imports(assignment):
+def allowed_imports(assignment: str) -> frozenset[str]:
     """The modules an answer of `assignment` may import: `metadata.course.allowed_imports` of its
     source notebook, else math and random."""
     course = _source_notebook(assignment).get("metadata", {}).get("course", {})
@@ -180,31 +172,38 @@ def allowed_imports(assignment):
 
 
 @cache
-def _setup(assignment):
+def _setup(assignment: str) -> dict[str, str]:
     """What the locked setup cell of the source notebook defines: {name: kind} with kind 'module:X'
     for an import of module X, 'def' for a function or class, 'value' for anything else."""
-    names = {}
-    for cell in _source_notebook(assignment)["cells"]:
-        if cell.get("cell_type") != "code" or _nbgrader(cell).get("grade_id") != "setup":
+    names: dict[str, str] = {}
+    for cell in _source_notebook(assignment).cells:
+        if cell.cell_type != "code" or notebooks.grade_id(cell) != "setup":
             continue
         try:
-            tree = ast.parse(_source(cell))
+            tree = ast.parse(cell.source)
         except SyntaxError:
             continue
         for node in _top_level(tree.body):
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    names[a.asname or a.name.split(".")[0]] = "module:" + (a.name if a.asname else a.name.split(".")[0])
-            elif isinstance(node, ast.ImportFrom):
-                for a in node.names:
-                    names[a.asname or a.name] = "from:" + (node.module or "")
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names[node.name] = "def"
-            else:
-                for sub in ast.walk(node):
-                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                        names.setdefault(sub.id, "value")
+            for name, kind in _bound_by(node).items():
+                if kind == "value":  # an import or def of the same name says more
+                    names.setdefault(name, kind)
+                else:
+                    names[name] = kind
     return names
+
+
+def _bound_by(node: ast.stmt) -> dict[str, str]:
+    """{name: kind} (see _setup) of the names one statement binds at module level."""
+    if isinstance(node, ast.Import):
+        return {
+            a.asname or a.name.split(".")[0]: "module:" + (a.name if a.asname else a.name.split(".")[0])
+            for a in node.names
+        }
+    if isinstance(node, ast.ImportFrom):
+        return {a.asname or a.name: "from:" + (node.module or "") for a in node.names}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name: "def"}
+    return {sub.id: "value" for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
 
 
 def _top_level(body):
@@ -248,7 +247,7 @@ def _magic_lines(source):
     return found
 
 
-def review_source(source, assignment):
+def review_source(source: str, assignment: str) -> set[str]:
     """The reasons (without the "answer cell X" prefix) for one answer cell's source; an empty set
     for a cell that does not parse."""
     python, by_ipython = _python(source)
@@ -263,14 +262,14 @@ def review_source(source, assignment):
     return checker.reasons if by_ipython else checker.reasons | _magic_lines(source)
 
 
-def review(nb, assignment):
+def review(nb: dict, assignment: str) -> list[str]:
     """One short reason per problem found in the answer cells of `nb`, sorted, without duplicates."""
     reasons = set()
     for index, cell in enumerate(nb.get("cells", [])):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or not _nbgrader(cell).get("solution"):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or not notebooks.is_answer(cell):
             continue
-        name = _nbgrader(cell).get("grade_id") or f"#{index}"
-        reasons |= {f"answer cell {name} {r}" for r in review_source(_source(cell), assignment)}
+        name = notebooks.grade_id(cell) or f"#{index}"
+        reasons |= {f"answer cell {name} {r}" for r in review_source(notebooks.source(cell), assignment)}
     return sorted(reasons)
 
 
@@ -310,21 +309,8 @@ class _Checker(ast.NodeVisitor):
             self.visit(deco)
         if getattr(node, "returns", None):
             self.visit(node.returns)
-        local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-        local |= {a.arg for a in (args.vararg, args.kwarg) if a}
-        declared = set()
         body = body if isinstance(body, list) else [body]
-        for stmt in body:
-            for sub in _walk_scope(stmt):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-                    local.add(sub.id)
-                elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    local.add(sub.name)
-                elif isinstance(sub, (ast.Global, ast.Nonlocal)):
-                    declared |= set(sub.names)
-                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-                    local |= {(a.asname or a.name).split(".")[0] for a in sub.names}
-        self.scopes.append(local - declared)
+        self.scopes.append(_function_locals(args, body))
         for stmt in body:
             self.visit(stmt)
         self.scopes.pop()
@@ -467,7 +453,7 @@ class _Checker(ast.NodeVisitor):
             self.reasons.add(f"uses {fname} with {literal}")
         elif literal in DANGEROUS_MODULES:
             self.reasons.add(f"uses .{literal}")
-        if literal is not None and self._module_name(obj):
+        if literal is not None and obj is not None and self._module_name(obj):
             where = f"{obj.id}.{literal}"
             if fname == "setattr":
                 self.reasons.add(f"assigns {where}")
@@ -490,6 +476,25 @@ class _Checker(ast.NodeVisitor):
             for attr in _DUNDER_ATTRS:
                 if attr in node.value:
                     self.reasons.add(f"uses .{attr}")
+
+
+def _function_locals(args: ast.arguments, body: list[ast.AST]) -> set[str]:
+    """The names local to a function: its parameters and the names its body binds, less those it
+    declares global or nonlocal."""
+    local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    local |= {a.arg for a in (args.vararg, args.kwarg) if a}
+    declared: set[str] = set()
+    for stmt in body:
+        for sub in _walk_scope(stmt):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+                local.add(sub.id)
+            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                local.add(sub.name)
+            elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+                declared |= set(sub.names)
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                local |= {(a.asname or a.name).split(".")[0] for a in sub.names}
+    return local - declared
 
 
 def _walk_scope(node):

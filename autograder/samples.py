@@ -4,51 +4,55 @@ catalogue of realistic bugs, each of which must lose points on the test it break
 import json
 from pathlib import Path
 
+from autograder import notebooks
 from autograder.bugs import BUGS
 from autograder.course import SOLUTIONS, assignments, release_path
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+MARKER_LINES = tuple(f"### {marker}" for marker in notebooks.MARKERS if marker.endswith(notebooks.SOLUTION))
 
 
-def _answers(aid):
+def _answers(aid: str) -> dict[str, str]:
     """The reference answer of every solution cell, markers removed, by grade_id."""
     answers = {}
-    for cell in json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            source = "".join(cell["source"])
-            lines = [line for line in source.splitlines(keepends=True) if line.strip() not in (BEGIN, END)]
-            answers[meta["grade_id"]] = "".join(lines)
+    for cell in notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells:
+        if notebooks.is_answer(cell):
+            lines = [line for line in cell.source.splitlines(keepends=True) if line.strip() not in MARKER_LINES]
+            answers[notebooks.grade_id(cell)] = "".join(lines)
     return answers
 
 
-def filled(aid, bug=None):
+def stub(aid: str) -> dict:
+    """The release notebook of `aid` untouched, as a student who answered nothing hands it in
+    (raw JSON, not nbformat's reading: a sample is that file byte for byte)."""
+    return json.loads(release_path(aid).read_text())
+
+
+def filled(aid: str, bug: str | None = None) -> dict:
     """The release notebook of `aid` with the reference answers typed in, as a student would,
     optionally with one catalogued bug; returns the notebook as a dict."""
-    nb = json.loads(release_path(aid).read_text())
+    nb = stub(aid)
     answers = _answers(aid)
     if bug:
         bug_aid, grade_id, old, new, _ = BUGS[bug]
         assert bug_aid == aid and old in answers[grade_id], f"bug {bug} no longer applies to {aid}"
         answers[grade_id] = answers[grade_id].replace(old, new)
     for cell in nb["cells"]:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell["source"] = answers[grade_id]
+        if notebooks.grade_id(cell) in answers:
+            cell["source"] = answers[notebooks.grade_id(cell)]
     return nb
 
 
-def write_samples(dest):
+def write_samples(dest: str | Path) -> list[Path]:
     """Write dest/STUDENT/ASSIGNMENT.ipynb for the reference, the stub and every bug."""
     dest = Path(dest)
-    notebooks = {}
+    samples = {}
     for aid in assignments():
-        notebooks[("reference", aid)] = filled(aid)
-        notebooks[("stub", aid)] = json.loads(release_path(aid).read_text())
+        samples[("reference", aid)] = filled(aid)
+        samples[("stub", aid)] = stub(aid)
     for bug, (aid, *_) in BUGS.items():
-        notebooks[(f"bug-{bug}", aid)] = filled(aid, bug)
+        samples[(f"bug-{bug}", aid)] = filled(aid, bug)
     written = []
-    for (student, aid), nb in notebooks.items():
+    for (student, aid), nb in samples.items():
         path = dest / student / f"{aid}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(nb, indent=1))

@@ -63,7 +63,7 @@ def _is_int(text):
         return False
 
 
-def reports(outputs) -> list[dict]:
+def reports(outputs: list[dict]) -> list[dict]:
     """The check reports in a cell's outputs, in order."""
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout")
     found = []
@@ -78,7 +78,7 @@ def reports(outputs) -> list[dict]:
     return found
 
 
-def error_name(outputs) -> str | None:
+def error_name(outputs: list[dict]) -> str | None:
     names = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
     return names[0] if names else None
 

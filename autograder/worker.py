@@ -158,7 +158,7 @@ def _autograde(api: NbGraderAPI, task: Task) -> str | None:
     execute.settings.update(slot=task.slot, sandboxed=task.sandbox)
     execute.last_stop["reason"] = None
     # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
-    with Watchdog(lim["wall_seconds"] + 30, lim["memory_mb"]) as dog:
+    with Watchdog(int(lim["wall_seconds"]) + 30, int(lim["memory_mb"])) as dog:
         outcome = api.autograde(task.assignment, task.student, force=True, create=True)
     reason = execute.last_stop["reason"] or dog.reason
     if reason or not outcome["success"]:

@@ -19,9 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nbformat  # noqa: E402
-from nbclient import NotebookClient  # noqa: E402
 
-from autograder import grade, samples  # noqa: E402
+from autograder import grade, notebooks, samples  # noqa: E402
 from autograder.course import LESSONS, SOLUTIONS, assignments  # noqa: E402
 from autograder.engine import reference_engine  # noqa: E402
 from autograder.lessons import run_alone  # noqa: E402
@@ -33,17 +32,13 @@ def timed(fn, *args):
     return time.perf_counter() - start
 
 
-def run_in(folder, nb):
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-
-
 def plain_execution(aid, notebook):
     """Seconds to execute a notebook dict with nbclient, the reference engine beside it."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = reference_engine(aid)
         if engine:
             shutil.copy(engine, tmp)
-        return timed(run_in, tmp, nbformat.reads(json.dumps(notebook), as_version=4))
+        return timed(notebooks.run, nbformat.reads(json.dumps(notebook), as_version=4), tmp, 600)
 
 
 def cohort(root, students, aids):
@@ -66,8 +61,7 @@ def main():
         print(f"  {lesson.name:<32} {timed(run_alone, lesson):6.1f} s")
     plain = {}
     for aid in assignments():
-        source = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())
-        plain[aid] = plain_execution(aid, source)
+        plain[aid] = plain_execution(aid, notebooks.read(SOLUTIONS / f"{aid}.ipynb"))
         print(f"  {aid + '.ipynb (solution)':<32} {plain[aid]:6.1f} s")
 
     print("\ngrading vs plain execution, per notebook (goal <= 1.3x)")
@@ -80,8 +74,8 @@ def main():
             per_notebook = seconds / len(subs)
             filled = plain_execution(aid, samples.filled(aid))
             print(
-                f"  {aid:<24} graded {per_notebook:5.2f} s/notebook, executed {filled:5.2f} s: {per_notebook / filled:4.2f}x"
-                " (batch of 4, start-up included)"
+                f"  {aid:<24} graded {per_notebook:5.2f} s/notebook, executed {filled:5.2f} s: "
+                f"{per_notebook / filled:4.2f}x (batch of 4, start-up included)"
             )
 
     for label, aids in (("exercises", exercises), ("capstone", capstones)):

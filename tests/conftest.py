@@ -7,8 +7,7 @@ from jupyter_client.manager import KernelManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from autograder import grade, samples  # noqa: E402
-from autograder.course import release_path  # noqa: E402
+from autograder import grade, notebooks, samples  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -32,14 +31,14 @@ def graded_samples(tmp_path_factory):
     for aid in ["02_value_backward"]:  # nbgrader restores tests the same way in every notebook
         nb = samples.filled(aid)
         for cell in nb["cells"]:
-            if cell["metadata"].get("nbgrader", {}).get("grade"):
+            if notebooks.is_graded(cell):
                 cell["source"] = "assert True"
                 cell["metadata"]["nbgrader"]["points"] = 100
         (root / "in" / "tamper-tests" / f"{aid}.ipynb").parent.mkdir(exist_ok=True, parents=True)
         (root / "in" / "tamper-tests" / f"{aid}.ipynb").write_text(json.dumps(nb))
-        stub = json.loads(release_path(aid).read_text())
+        stub = samples.stub(aid)
         for cell in stub["cells"]:
-            if cell["metadata"].get("nbgrader", {}).get("grade"):
+            if notebooks.is_graded(cell):
                 cell["source"] = "assert True"
         (root / "in" / "tamper-stub" / f"{aid}.ipynb").parent.mkdir(exist_ok=True, parents=True)
         (root / "in" / "tamper-stub" / f"{aid}.ipynb").write_text(json.dumps(stub))

@@ -10,9 +10,9 @@ import textwrap
 import psutil
 import pytest
 
-from autograder import grade
-from autograder.course import ROOT, SOLUTIONS, WORK, release_path
-from autograder.samples import filled
+from autograder import grade, notebooks
+from autograder.course import ROOT, SOLUTIONS, WORK
+from autograder.samples import filled, stub
 
 pytestmark = pytest.mark.kernel
 
@@ -21,9 +21,9 @@ MARK = "attack-corpus-7f3a"  # in the command line of processes an attack leaves
 
 
 def _stub_with(code):
-    nb = json.loads(release_path(AID).read_text())
+    nb = stub(AID)
     for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "add":
+        if notebooks.grade_id(cell) == "add":
             cell["source"] = textwrap.dedent(code).strip() + "\n\n" + "".join(cell["source"])
     return nb
 
@@ -77,7 +77,9 @@ def _attacks(out):
                     return lines
                 code = code.replace("check.close(", "check.close_forged(").replace("check.true(", "check.true_forged(")
                 return code.splitlines(keepends=True)
-            Checks.close_forged = lambda self, actual, expected, message, tol=1e-6, wrong=(): self.close(expected, expected, message, tol)
+            Checks.close_forged = lambda self, actual, expected, message, tol=1e-6, wrong=(): (
+                self.close(expected, expected, message, tol)
+            )
             Checks.true_forged = lambda self, condition, message: self.true(True, message)
             get_ipython().input_transformers_post.append(_forge)
             """,
@@ -85,7 +87,9 @@ def _attacks(out):
         ),
         "patch-helpers": (
             """
-            Checks.close = lambda self, actual, expected, message, tol=1e-6, wrong=(): self._report("close", float(expected), message, tol=tol)
+            Checks.close = lambda self, actual, expected, message, tol=1e-6, wrong=(): (
+                self._report("close", float(expected), message, tol=tol)
+            )
             Checks.true = lambda self, condition, message: self._report("true", True, message)
             """,
             False,
@@ -229,11 +233,11 @@ def corpus(tmp_path_factory):
     out = root / "out"
     attacks = _attacks(out)
     inbox = root / "in"
-    notebooks = {"aa-honest-stub": json.loads(release_path(AID).read_text()), "zz-honest-reference": filled(AID)}
-    notebooks.update({f"m-{name}": _stub_with(code) for name, (code, _) in attacks.items()})
+    submitted = {"aa-honest-stub": stub(AID), "zz-honest-reference": filled(AID)}
+    submitted.update({f"m-{name}": _stub_with(code) for name, (code, _) in attacks.items()})
     # honest students graded after the attacks, on whichever worker took them
-    notebooks.update({f"zz-victim-{k}": filled(AID) for k in range(2)})
-    for student, nb in notebooks.items():
+    submitted.update({f"zz-victim-{k}": filled(AID) for k in range(2)})
+    for student, nb in submitted.items():
         path = inbox / student / f"{AID}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(nb))

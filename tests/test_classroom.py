@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import samples
-from autograder.course import ROOT, SOLUTIONS, assignments, release_path
+from autograder import notebooks, samples
+from autograder.course import ROOT, SOLUTIONS, assignments, release_path, requirements
 from autograder.release import STUDENT_FILES, release
 
 WORKFLOW = STUDENT_FILES / ".github" / "workflows" / "classroom.yml"
@@ -32,13 +32,11 @@ def steps():
 
 def visible_points(aid):
     """Points of the test cells of `aid` that are not hidden, read from the source notebook."""
-    cells = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]
+    cells = notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells
     return sum(
-        c["metadata"]["nbgrader"].get("points", 0)
+        c.metadata.nbgrader.get("points", 0)
         for c in cells
-        if c["metadata"].get("nbgrader", {}).get("grade")
-        and not c["metadata"]["nbgrader"].get("solution")
-        and "BEGIN HIDDEN TESTS" not in "".join(c["source"])
+        if notebooks.is_graded(c) and not notebooks.is_answer(c) and not notebooks.is_hidden_test(c)
     )
 
 
@@ -121,7 +119,7 @@ def test_hidden_tests_are_neither_run_nor_counted(reported):
 
 @pytest.mark.kernel
 def test_results_reach_the_reporter_and_the_job_log(reported):
-    for kind, (results, env_lines, output, summary, log) in reported.items():
+    for results, env_lines, output, summary, log in reported.values():
         assert output.strip() == f"runners={','.join(results)}"
         env = dict(line.split("=", 1) for line in env_lines)
         for runner, r in results.items():
@@ -148,22 +146,12 @@ def test_workflow_is_what_classroom_reads():
 
 def test_workflow_installs_the_course_pins_and_cpu_torch():
     run = "\n".join(s.get("run", "") for s in steps())
-    course = _pins((ROOT / "requirements.txt").read_text())
-    assert f"torch=={course['torch']}" in run or course["torch"] == ""
+    course = requirements()
+    assert f"torch{course['torch']}" in run or course["torch"] == ""
     assert "--index-url https://download.pytorch.org/whl/cpu" in run and "graphviz" in run
-    student = _pins((STUDENT_FILES / ".github" / "classroom" / "requirements.txt").read_text())
+    student = requirements(STUDENT_FILES / ".github" / "classroom" / "requirements.txt")
     for name, pin in student.items():
         assert name in course and course[name] == pin, f"{name}: pinned differently from requirements.txt"
-
-
-def _pins(text):
-    pins = {}
-    for line in text.splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, pin = re.match(r"([A-Za-z0-9_.-]+)\s*(?:==\s*(\S+))?", line).groups()
-            pins[name.lower()] = pin or ""
-    return pins
 
 
 def _tool(name):

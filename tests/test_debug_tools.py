@@ -2,13 +2,10 @@
 draw_dot draws any Value-like graph, gradcheck tells a right backward from a wrong one, and each
 source notebook carries the current file in its locked `debug_tools` cell."""
 
-import json
-
 import graphviz
 import pytest
-from secrets_ import REGION
 
-from autograder import debug_tools
+from autograder import debug_tools, notebooks
 from autograder.build import DEBUG_TOOLS
 from autograder.course import SOLUTIONS
 
@@ -43,21 +40,25 @@ def make_value(swap_mul=False):
             return out
 
         def backward(self):
-            order, seen = [], set()
-
-            def visit(v):
-                if v not in seen:
-                    seen.add(v)
-                    for child in v._prev:
-                        visit(child)
-                    order.append(v)
-
-            visit(self)
             self.grad = 1.0
-            for v in reversed(order):
+            for v in reversed(_topological_order(self)):
                 v._backward()
 
     return Value
+
+
+def _topological_order(root):
+    order, seen = [], set()
+
+    def visit(v):
+        if v not in seen:
+            seen.add(v)
+            for child in v._prev:
+                visit(child)
+            order.append(v)
+
+    visit(root)
+    return order
 
 
 def f(v):
@@ -121,27 +122,27 @@ def test_the_file_ends_with_its_marker():
 # Not the capstone: there `draw_dot` would hand over its graded `draw_graph`.
 @pytest.mark.parametrize("path", sorted(p for p in SOLUTIONS.glob("0[2-6]_*.ipynb")), ids=lambda p: p.stem)
 def test_every_exercise_from_2_has_the_current_tools_in_a_locked_cell(path):
-    cells = json.loads(path.read_text())["cells"]
-    found = [i for i, c in enumerate(cells) if c["metadata"].get("nbgrader", {}).get("grade_id") == "debug_tools"]
+    cells = notebooks.read(path).cells
+    found = [i for i, c in enumerate(cells) if notebooks.grade_id(c) == "debug_tools"]
     assert len(found) == 1, f"{path.name}: one debug_tools cell expected"
     cell = cells[found[0]]
-    assert "".join(cell["source"]) == DEBUG_TOOLS.read_text(), f"{path.name}: run `make build` to sync debug_tools"
-    assert cell["metadata"]["nbgrader"] == {
+    assert cell.source == DEBUG_TOOLS.read_text(), f"{path.name}: run `make build` to sync debug_tools"
+    assert cell.metadata.nbgrader == {
         "grade": False,
         "grade_id": "debug_tools",
         "locked": True,
         "schema_version": 3,
         "solution": False,
     }
-    usage = "".join(cells[found[0] + 1]["source"])
+    usage = cells[found[0] + 1].source
     assert "draw_dot(" in usage and "gradcheck(" in usage
 
 
 def test_the_tools_share_no_line_with_a_solution_or_hidden_test():
     # The no-leak check forgives lines a released cell shows, so this cell must not show any.
-    ours = {line.strip() for line in DEBUG_TOOLS.read_text().splitlines() if len(line.strip()) >= 25}
+    ours = notebooks.telling_lines(DEBUG_TOOLS.read_text())
     for path in SOLUTIONS.glob("*.ipynb"):
-        for cell in json.loads(path.read_text())["cells"]:
-            for _, body in REGION.findall("".join(cell["source"])):
-                shared = ours & {line.strip() for line in body.splitlines()}
+        for cell in notebooks.read(path).cells:
+            for body in notebooks.regions(cell.source):
+                shared = ours & notebooks.telling_lines(body)
                 assert not shared, f"{path.name}: {shared}"

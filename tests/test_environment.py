@@ -2,20 +2,14 @@
 
 import re
 
-from autograder.course import ROOT
+from autograder.course import ROOT, requirements
 
 # conda-forge names for pip names; `jupyter` is provided by jupyterlab there.
 CONDA_NAME = {"torch": "pytorch", "graphviz": "python-graphviz", "jupyter": "jupyterlab"}
 
 
 def _pip():
-    reqs = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, spec = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", line).groups()
-            reqs[CONDA_NAME.get(name.lower(), name.lower())] = spec.replace("==", "=")
-    return reqs
+    return {CONDA_NAME.get(name, name): spec.replace("==", "=") for name, spec in requirements().items()}
 
 
 def _conda():

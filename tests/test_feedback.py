@@ -16,7 +16,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 from traitlets import Bool
 
-from autograder import course, feedback
+from autograder import course, feedback, notebooks
 
 DANGEROUS_TAGS = {
     "script",
@@ -53,7 +53,7 @@ class FakeGrades(Preprocessor):
     enabled = Bool(True)
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
+        meta = notebooks.nbgrader_metadata(cell)
         if meta.get("grade"):
             meta["score"] = meta.get("points", 0)
         if meta.get("solution"):
@@ -497,12 +497,11 @@ def test_nbgrader_generate_feedback_end_to_end(tmp_path):
     nb = filled(aid)
     nb["cells"].insert(0, new_markdown_cell("<script>alert('md')</script> ![t](https://tracker.example/p.png)"))
     for cell in nb["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if meta.get("grade_id") == "add":
+        if notebooks.grade_id(cell) == "add":
             cell["source"] += "\n### BEGIN HIDDEN TESTS\nmine = 2\n"
             cell["outputs"] = [new_output("display_data", data={"text/html": "<script>alert(1)</script>"})]
-        elif meta.get("grade") and not meta.get("solution"):
-            cell["outputs"] = [new_output("stream", name="stdout", text=f"verdict of {meta['grade_id']}\n")]
+        elif notebooks.is_test(cell):
+            cell["outputs"] = [new_output("stream", name="stdout", text=f"verdict of {notebooks.grade_id(cell)}\n")]
     dest = tmp_path / "autograded" / "alice" / aid / f"{aid}.ipynb"
     dest.parent.mkdir(parents=True)
     dest.write_text(json.dumps(nb))

@@ -2,7 +2,6 @@
 
 import csv
 import html
-import json
 import re
 import shutil
 from pathlib import Path
@@ -11,12 +10,11 @@ import pytest
 
 from autograder import grade
 from autograder.bugs import CLASSIC
-from autograder.course import SOLUTIONS, assignments, release_path
+from autograder.course import SOLUTIONS, assignments
+from autograder.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.samples import BUGS
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
-
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 
 def _failed(sub):
@@ -67,7 +65,7 @@ def test_grades_csv_has_one_row_per_submission(graded_samples):
 
 def test_feedback_shows_visible_messages_but_no_hidden_test_source(graded_samples):
     subs, out = graded_samples
-    for (student, aid), sub in subs.items():
+    for student, aid in subs:
         if not student.startswith("bug-"):
             continue
         page = (out / "feedback" / student / f"{aid}.html").read_text()
@@ -82,20 +80,10 @@ def test_feedback_shows_visible_messages_but_no_hidden_test_source(graded_sample
 
 
 def hidden_lines(aid):
-    """Lines only the hidden tests have: not in the student's notebook, nor in the reference
-    answers (a student's own code may well contain those)."""
-    released = "\n".join("".join(cell["source"]) for cell in json.loads(release_path(aid).read_text())["cells"])
-    lines, answers = set(), set()
-    for cell in json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("solution"):
-            answers |= {line.strip() for line in "".join(cell["source"]).splitlines()}
-        for body in HIDDEN.findall("".join(cell["source"])):
-            lines |= {
-                line.strip()
-                for line in body.splitlines()
-                if len(line.strip()) >= 20 and not line.strip().startswith("#")
-            }
-    return {line for line in lines - answers if line not in released}
+    """The secret lines of the hidden tests of `aid`, less those of its reference answers: the
+    page shows the student's own answers, which may well hold them."""
+    source = [SOLUTIONS / f"{aid}.ipynb"]
+    return secret_lines(source, [HIDDEN_TESTS]).keys() - secret_lines(source, [SOLUTION]).keys()
 
 
 def test_manual_points_stay_pending_until_entered_and_survive_a_rerun(graded_samples, tmp_path):
@@ -115,9 +103,8 @@ def test_manual_points_stay_pending_until_entered_and_survive_a_rerun(graded_sam
 
 
 def test_the_bundled_samples_keep_their_grades(graded_samples):
-    """tests/sample_grades.csv holds the grades of the bundled samples as the grader gave them
-    before kernels were sandboxed and verdicts moved out of the kernel: a change of grader must
-    not change them."""
+    """tests/sample_grades.csv holds the grades of the bundled samples: a change of grader must not
+    change them. Regenerate it only when the points or the tests of a notebook change, on purpose."""
     subs, _ = graded_samples
     with open(Path(__file__).with_name("sample_grades.csv")) as f:
         expected = {(r["student"], r["assignment"]): r for r in csv.DictReader(f)}

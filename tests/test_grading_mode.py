@@ -7,6 +7,7 @@ import pytest
 
 from autograder import execute, samples
 from autograder.course import SOLUTIONS, assignments
+from autograder.notebooks import is_test, read
 from autograder.verdict import error_name, judge, reports
 
 pytestmark = pytest.mark.kernel
@@ -40,20 +41,20 @@ PROPERTY_CELLS = {
 def _reports(nb, aid):
     run, reason = execute.run_graded(nb, aid)
     assert reason is None, reason
-    return {c.metadata.nbgrader.grade_id: c for c in run.cells if execute.is_test(c)}
+    return {c.metadata.nbgrader.grade_id: c for c in run.cells if is_test(c)}
 
 
 @pytest.mark.parametrize("aid", assignments())
 def test_another_secret_still_gives_a_correct_answer_full_marks(aid, monkeypatch):
-    source = nbformat.read(SOLUTIONS / f"{aid}.ipynb", as_version=4)
-    tests = {c.metadata.nbgrader.grade_id: c.source for c in source.cells if execute.is_test(c)}
+    source = read(SOLUTIONS / f"{aid}.ipynb")
+    tests = {c.metadata.nbgrader.grade_id: c.source for c in source.cells if is_test(c)}
     usual = execute.expected_reports(aid)  # cached when the samples were graded
     monkeypatch.setattr(execute, "_salt", lambda aid: "another secret")
     moved = {gid: reports(c.outputs) for gid, c in _reports(source, aid).items()}
 
     answered = nbformat.reads(nbformat.writes(nbformat.from_dict(samples.filled(aid))), as_version=4)
     for cell in answered.cells:  # as nbgrader does: the test cells come from the source
-        if execute.is_test(cell):
+        if is_test(cell):
             cell.source = tests[cell.metadata.nbgrader.grade_id]
     for gid, cell in _reports(answered, aid).items():
         verdict = judge(gid, moved[gid], reports(cell.outputs), error_name(cell.outputs), False)

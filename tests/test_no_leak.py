@@ -1,11 +1,11 @@
 """No released notebook carries a reference solution or a hidden test."""
 
-import json
-
 import pytest
-from secrets_ import MARKERS, secret_lines
 
-from autograder.course import ROOT
+from autograder.course import ROOT, SOLUTIONS
+from autograder.notebooks import MARKERS, read, secret_lines
+
+SECRETS = secret_lines(SOLUTIONS.glob("*.ipynb"))
 
 
 def released_notebooks():
@@ -13,7 +13,7 @@ def released_notebooks():
 
 
 def test_the_scan_finds_solution_lines():
-    assert len(secret_lines()) > 20
+    assert len(SECRETS) > 20
 
 
 @pytest.mark.parametrize("path", released_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -21,8 +21,6 @@ def test_released_notebook_has_no_solution_or_hidden_test(path):
     text = path.read_text()
     for marker in MARKERS:
         assert marker not in text, f"{path.name} contains the marker {marker!r}"
-    released_lines = {
-        line.strip() for cell in json.loads(text)["cells"] for line in "".join(cell["source"]).splitlines()
-    }
-    leaked = {line: src for line, src in secret_lines().items() if line in released_lines}
+    released_lines = {line.strip() for cell in read(path).cells for line in cell.source.splitlines()}
+    leaked = {line: src for line, src in SECRETS.items() if line in released_lines}
     assert not leaked, f"{path.name} contains solution or hidden-test lines: {leaked}"

@@ -151,7 +151,8 @@ def test_the_saved_package_reads_like_a_library_and_keeps_helpers(tmp_path, monk
     for text in (engine, nn):
         assert all((len(line) - len(line.lstrip(" "))) % 4 == 0 for line in text.splitlines())
     script = "from micrograd.engine import Value\nfrom micrograd.nn import Neuron\nx = Value(0.5)\n"
-    script += "y = (x + 1).tanh() + x\ny.backward()\nprint(round(y.data, 6), round(x.grad, 6), len(Neuron(3).parameters()))"
+    script += "y = (x + 1).tanh() + x\ny.backward()\n"
+    script += "print(round(y.data, 6), round(x.grad, 6), len(Neuron(3).parameters()))"
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path / "nb", capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["1.405148", "1.180707", "3"]  # tanh(1.5) + 0.5; 1 - tanh(1.5)^2 + 1

@@ -4,11 +4,13 @@ and is never written while its Colab badges point at the placeholder repository.
 import json
 
 import pytest
-from secrets_ import MARKERS, secret_lines
+from test_lessons import LECTURE, MICROGRAD
 
 from autograder import cli
 from autograder import release as release_module
-from autograder.release import LECTURE, MICROGRAD, PLACEHOLDER_REPO, STUDENT_README, PlaceholderRepo, release
+from autograder.course import SOLUTIONS
+from autograder.notebooks import MARKERS, secret_lines
+from autograder.release import PLACEHOLDER_REPO, STUDENT_FILES, PlaceholderRepo, release
 
 # The committed notebooks name the placeholder repository until an instructor sets their own.
 TRY_OUT = {"allow_placeholder": True}
@@ -23,7 +25,7 @@ def test_release_contains_the_student_tree(tmp_path):
 
 
 def test_no_byte_of_the_release_carries_a_solution_or_hidden_test(tmp_path):
-    secrets = set(secret_lines())
+    secrets = set(secret_lines(SOLUTIONS.glob("*.ipynb")))
     assert secrets
     for path in release(tmp_path / "out", **TRY_OUT):
         text = path.read_bytes().decode("utf-8", errors="replace")
@@ -74,6 +76,7 @@ def test_release_refuses_badges_left_from_before_the_repository_was_set(tmp_path
 
 
 def test_student_readme_credits_micrograd_and_walks_both_paths():
+    readme = (STUDENT_FILES / "README.md").read_text()
     for words in (
         "Andrej Karpathy",
         MICROGRAD,
@@ -86,6 +89,9 @@ def test_student_readme_credits_micrograd_and_walks_both_paths():
         "pip install -r requirements.txt",
         "environment.yml",
         "jupyter lab",
-        "micrograd_engine.py",
+        "micrograd/",
+        "MyDrive/micrograd-course",
+        "micrograd.zip",
+        "python -m pytest -q test_micrograd.py",
     ):
-        assert words in STUDENT_README, words
+        assert words in readme, words

@@ -1,14 +1,12 @@
 """Suspicious answers are flagged, and honest ones are not: the reference answers, every catalogued
 bug and the untouched stubs raise no flag, so that instructors do not learn to ignore the list."""
 
-import json
-
 import pytest
 
-from autograder import review
+from autograder import notebooks, review
 from autograder.bugs import BUGS
-from autograder.course import assignments, release_path
-from autograder.samples import filled
+from autograder.course import assignments
+from autograder.samples import filled, stub
 
 EX = "02_value_backward"
 
@@ -16,8 +14,8 @@ EX = "02_value_backward"
 def with_answer(code, grade_id="add", aid=EX, as_lines=False):
     """The reference notebook of `aid` with `code` as the answer cell `grade_id`."""
     nb = filled(aid)
-    cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id]
-    assert len(cells) == 1 and cells[0]["metadata"]["nbgrader"]["solution"]
+    cells = [c for c in nb["cells"] if notebooks.grade_id(c) == grade_id]
+    assert len(cells) == 1 and notebooks.is_answer(cells[0])
     cells[0]["source"] = code.splitlines(keepends=True) if as_lines else code
     return nb
 
@@ -35,7 +33,7 @@ def test_catalogued_bugs_raise_no_flag(bug):
 
 @pytest.mark.parametrize("aid", assignments())
 def test_stubs_raise_no_flag(aid):
-    assert review.review(json.loads(release_path(aid).read_text()), aid) == []
+    assert review.review(stub(aid), aid) == []
 
 
 ATTACKS = [

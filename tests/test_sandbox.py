@@ -17,10 +17,9 @@ from types import SimpleNamespace
 
 import psutil
 import pytest
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import sandbox
+from autograder import notebooks, sandbox
 from autograder.sandbox import Limits, Sandbox
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
@@ -69,7 +68,7 @@ class Kernel:
     def __init__(self, sb, timeout=60):
         self.nb = new_notebook()
         self.km = sb.kernel_manager()
-        self.client = NotebookClient(self.nb, km=self.km, timeout=timeout, kernel_name="python3")
+        self.client = notebooks.client(self.nb, timeout=timeout, km=self.km)
 
     def __enter__(self):
         self._ctx = self.client.setup_kernel(cleanup_kc=True)
@@ -141,7 +140,7 @@ def mode(request, monkeypatch):
 def _run_until_killed(sb, code, timeout=60):
     """Run code expected to get the kernel killed; return the seconds it took."""
     start = time.monotonic()
-    with pytest.raises(Exception), Kernel(sb, timeout=timeout) as k:
+    with pytest.raises(RuntimeError), Kernel(sb, timeout=timeout) as k:  # nbclient's DeadKernelError
         k.run(code)
     return time.monotonic() - start
 
@@ -407,7 +406,7 @@ def test_start_time_sandboxed_vs_plain(capsys):
 
     def timed(km, close):
         nb = new_notebook(cells=[new_code_cell("1 + 1")])
-        client = NotebookClient(nb, km=km, kernel_name="python3")
+        client = notebooks.client(nb, km=km)
         t = time.perf_counter()
         with client.setup_kernel(cleanup_kc=False):
             client.execute_cell(nb.cells[0], 0)
@@ -612,7 +611,8 @@ def test_uid_level_close_kills_every_process_of_its_uid(mode):
             k.run(f"""
                 subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(1000)', {token!r}],
                                  start_new_session=True)
-                subprocess.run(['/bin/sh', '-c', 'setsid ' + sys.executable + ' -c "import time; time.sleep(1000)" {token} &'])
+                sleeper = sys.executable + ' -c "import time; time.sleep(1000)" {token}'
+                subprocess.run(['/bin/sh', '-c', 'setsid ' + sleeper + ' &'])
                 open('/tmp/{token}', 'w').write('x')
                 os.makedirs('/var/tmp/{token}/deep')
                 open('/dev/shm/{token}', 'w').write('x')

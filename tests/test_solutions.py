@@ -3,10 +3,9 @@ tests' expected gradients, and each test cell says in one line that it passed.""
 
 import shutil
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
+from autograder import notebooks
 from autograder.course import SOLUTIONS, assignments
 from autograder.engine import reference_engine
 
@@ -18,10 +17,9 @@ def test_solution_runs_and_each_test_cell_says_it_passed(aid, tmp_path):
     engine = reference_engine(aid)
     if engine:
         shutil.copy(engine, tmp_path)
-    nb = nbformat.read(SOLUTIONS / f"{aid}.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = notebooks.run(notebooks.read(SOLUTIONS / f"{aid}.ipynb"), tmp_path, timeout=300)
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+        if notebooks.is_graded(cell) and cell.cell_type == "code":
             noisy = [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"]
             assert not noisy, f"{cell.metadata.nbgrader.grade_id} wrote {noisy[0]}"
             said = "".join(o.text for o in cell.outputs if o.output_type == "stream").splitlines()

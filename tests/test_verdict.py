@@ -9,7 +9,12 @@ import pytest
 from autograder import kit
 from autograder.verdict import judge, perturbed, reports
 
-CELL = 'a, b = Value(2.0), Value(-3)\ncheck.close(c.data, -6.0, "got 1.5 wrong", tol=1e-6)\nz = 0.0 + 1e3 * x ** 2\nc.grad = 1.0\n'
+CELL = (
+    "a, b = Value(2.0), Value(-3)\n"
+    'check.close(c.data, -6.0, "got 1.5 wrong", tol=1e-6)\n'
+    "z = 0.0 + 1e3 * x ** 2\n"
+    "c.grad = 1.0\n"
+)
 
 
 def _floats(source):

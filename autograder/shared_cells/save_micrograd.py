@@ -48,7 +48,7 @@ def _class_source(cls):
     parts = [f"class {cls.__name__}{'(' + ', '.join(bases) + ')' if bases else ''}:\n"]
     if cls.__doc__:
         parts.append(_indent(f'"""{cls.__doc__}"""\n'))
-    written = {}  # function -> the name it was first written under
+    written: dict = {}  # function -> the name it was first written under
     for name, member in vars(cls).items():
         if not inspect.isfunction(member):
             continue
@@ -147,8 +147,8 @@ def save_micrograd(**modules):
             _check_imports(tmp, modules)
         shutil.rmtree(PACKAGE, ignore_errors=True)
         shutil.copytree(os.path.join(tmp, PACKAGE), PACKAGE)
-    saved = ", ".join(f"{PACKAGE}/{m}.py" for m in sources if m != "__init__")
-    print(f"Saved {saved} in {os.getcwd()}.")
+    written = ", ".join(f"{PACKAGE}/{m}.py" for m in sources if m != "__init__")
+    print(f"Saved {written} in {os.getcwd()}.")
     if os.environ.get("MICROGRAD_GRADING") == "1":
         return
     drive_copy = _to_drive()
