@@ -128,7 +128,7 @@ def test_an_infinite_loop_costs_only_the_cells_it_stops(cohort):
     kim = _one(cohort, "kim")
     assert kim.status == "graded"
     assert 0 < kim.score < kim.max_score
-    assert kim.tests["test_neg"][0] == 0 and kim.tests["test_add"][0] == 1
+    assert kim.tests["test_neg"][0] == 0 and kim.tests["test_add"][0] == kim.tests["test_add"][1] > 0
 
 
 def test_a_memory_bomb_is_stopped_with_a_clear_status(cohort):
