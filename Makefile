@@ -27,10 +27,11 @@ build: $(VENV)
 bench: $(VENV) system
 	$(PY) -u tests/benchmark.py
 
-$(VENV): requirements.txt requirements-dev.txt
+$(VENV): requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
 	.venv/bin/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	.venv/bin/pip install --quiet --no-deps -e .
 	touch $@
 
 # Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel.

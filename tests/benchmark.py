@@ -11,19 +11,16 @@ Prints:
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import nbformat
 
-import nbformat  # noqa: E402
-
-from autograder import grade, notebooks, samples  # noqa: E402
-from autograder.course import LESSONS, SOLUTIONS, assignments  # noqa: E402
-from autograder.engine import reference_engine  # noqa: E402
-from autograder.lessons import run_alone  # noqa: E402
+from autograder import grade, notebooks, samples
+from autograder.course import LESSONS, SOLUTIONS, assignments
+from autograder.engine import reference_engine
+from autograder.lessons import run_alone
 
 
 def timed(fn, *args):

@@ -22,9 +22,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder.course import WORK, assignments  # noqa: E402
-from autograder.samples import filled  # noqa: E402
+from autograder.course import WORK, assignments
+from autograder.samples import filled
 
 VENV = WORK / "colab-venv"
 PY = VENV / "bin" / "python"

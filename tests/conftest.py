@@ -1,13 +1,9 @@
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from jupyter_client.manager import KernelManager
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from autograder import grade, notebooks, samples  # noqa: E402
+from autograder import grade, notebooks, samples
 
 
 @pytest.fixture(autouse=True)
