@@ -1,431 +1,438 @@
-"""The catalogue of known bugs: each must lose points on the tests it breaks.
+"""The catalogue of known bugs: each must lose points on the tests it breaks."""
 
-name: (assignment, grade_id of the answer cell, text in the reference answer, the bug,
-       tests that must fail because of it)
-"""
+from typing import NamedTuple
+
+
+class Bug(NamedTuple):
+    assignment: str
+    cell: str  # grade_id of the answer cell
+    reference: str  # text in the reference answer ...
+    bug: str  # ... and what the bug writes instead
+    breaks: set[str]  # the tests that must fail because of it
+
 
 BUGS = {
-    "central-forward-difference": (
+    "central-forward-difference": Bug(
         "01_numerical_gradients",
         "central_difference",
         "return (f(x + h) - f(x - h)) / (2 * h)",
         "return (f(x + h) - f(x)) / h",
         {"test_central_difference", "test_central_difference_hidden"},
     ),
-    "central-divides-by-h": (
+    "central-divides-by-h": Bug(
         "01_numerical_gradients",
         "central_difference",
         "/ (2 * h)",
         "/ h",
         {"test_central_difference", "test_central_difference_hidden"},
     ),
-    "numgrad-mutates-input": (
+    "numgrad-mutates-input": Bug(
         "01_numerical_gradients",
         "numerical_gradient",
         "plus, minus = list(xs), list(xs)",
         "plus, minus = xs, list(xs)",
         {"test_numerical_gradient", "test_numerical_gradient_hidden"},
     ),
-    "numgrad-ignores-h": (
+    "numgrad-ignores-h": Bug(
         "01_numerical_gradients",
         "numerical_gradient",
         "    grads = []\n",
         "    h = 1e-5\n    grads = []\n",
         {"test_numerical_gradient_hidden"},
     ),
-    "gradcheck-absolute-error": (
+    "gradcheck-absolute-error": Bug(
         "01_numerical_gradients",
         "gradient_check",
         "rel = abs(a - n) / scale if scale > 0 else 0.0",
         "rel = abs(a - n)",
         {"test_gradient_check", "test_gradient_check_hidden"},
     ),
-    "gradcheck-pass-inverted": (
+    "gradcheck-pass-inverted": Bug(
         "01_numerical_gradients",
         "gradient_check",
         "return worst, worst <= tol",
         "return worst, worst > tol",
         {"test_gradient_check", "test_gradient_check_hidden"},
     ),
-    "add-assigns-grad": (
+    "add-assigns-grad": Bug(
         "02_value_backward",
         "add",
         "self.grad += out.grad\n        other.grad += out.grad",
         "self.grad = out.grad\n        other.grad = out.grad",
         {"test_add", "test_add_hidden"},
     ),
-    "mul-swapped-operands": (
+    "mul-swapped-operands": Bug(
         "02_value_backward",
         "mul",
         "self.grad += other.data * out.grad\n        other.grad += self.data * out.grad",
         "self.grad += self.data * out.grad\n        other.grad += other.data * out.grad",
         {"test_mul"},
     ),
-    "mul-missing-out-grad": (
+    "mul-missing-out-grad": Bug(
         "02_value_backward",
         "mul",
         "self.grad += other.data * out.grad\n        other.grad += self.data * out.grad",
         "self.grad += other.data\n        other.grad += self.data",
         {"test_mul_hidden"},
     ),
-    "backward-not-reversed": (
+    "backward-not-reversed": Bug(
         "02_value_backward",
         "backward",
         "for v in reversed(topo):",
         "for v in topo:",
         {"test_backward"},
     ),
-    "backward-no-visited-set": (
+    "backward-no-visited-set": Bug(
         "02_value_backward",
         "backward",
         "        if v not in visited:\n            visited.add(v)\n            for child",
         "        if True:\n            for child",
         {"test_backward", "test_backward_hidden"},
     ),
-    "backward-grad-not-seeded": (
+    "backward-grad-not-seeded": Bug(
         "02_value_backward",
         "backward",
         "    self.grad = 1.0\n",
         "",
         {"test_backward"},
     ),
-    "rsub-wrong-order": (
+    "rsub-wrong-order": Bug(
         "02_value_backward",
         "rsub",
         "return other + (-self)",
         "return self - other",
         {"test_rsub"},
     ),
-    "tanh-grad-uses-input": (
+    "tanh-grad-uses-input": Bug(
         "03_more_ops",
         "tanh",
         "self.grad += (1 - t ** 2) * out.grad",
         "self.grad += (1 - self.data ** 2) * out.grad",
         {"test_tanh", "test_tanh_hidden"},
     ),
-    "tanh-assigns-grad": (
+    "tanh-assigns-grad": Bug(
         "03_more_ops",
         "tanh",
         "self.grad += (1 - t ** 2) * out.grad",
         "self.grad = (1 - t ** 2) * out.grad",
         {"test_tanh_hidden"},
     ),
-    "exp-grad-uses-input": (
+    "exp-grad-uses-input": Bug(
         "03_more_ops",
         "exp",
         "self.grad += out.data * out.grad",
         "self.grad += self.data * out.grad",
         {"test_exp", "test_exp_hidden"},
     ),
-    "pow-exponent-off-by-one": (
+    "pow-exponent-off-by-one": Bug(
         "03_more_ops",
         "pow",
         "k * self.data ** (k - 1) * out.grad",
         "k * self.data ** k * out.grad",
         {"test_pow", "test_pow_hidden"},
     ),
-    "pow-missing-out-grad": (
+    "pow-missing-out-grad": Bug(
         "03_more_ops",
         "pow",
         "k * self.data ** (k - 1) * out.grad",
         "k * self.data ** (k - 1)",
         {"test_pow", "test_pow_hidden"},
     ),
-    "relu-passes-negative-grad": (
+    "relu-passes-negative-grad": Bug(
         "03_more_ops",
         "relu",
         "self.grad += (out.data > 0) * out.grad",
         "self.grad += out.grad",
         {"test_relu", "test_relu_hidden"},
     ),
-    "truediv-number-not-wrapped": (
+    "truediv-number-not-wrapped": Bug(
         "03_more_ops",
         "truediv",
         "    other = other if isinstance(other, Value) else Value(other)\n",
         "",
         {"test_truediv", "test_truediv_hidden"},
     ),
-    "rtruediv-wrong-order": (
+    "rtruediv-wrong-order": Bug(
         "03_more_ops",
         "rtruediv",
         "return Value(other) / self",
         "return self / other",
         {"test_rtruediv", "test_rtruediv_hidden"},
     ),
-    "neuron-parameters-missing-bias": (
+    "neuron-parameters-missing-bias": Bug(
         "04_neuron",
         "neuron_parameters",
         "return self.w + [self.b]",
         "return self.w",
         {"test_neuron_parameters", "test_neuron_parameters_hidden"},
     ),
-    "neuron-parameters-appends-to-w": (
+    "neuron-parameters-appends-to-w": Bug(
         "04_neuron",
         "neuron_parameters",
         "return self.w + [self.b]",
         "self.w.append(self.b)\n    return self.w",
         {"test_neuron_parameters_hidden"},
     ),
-    "neuron-ignores-nonlin": (
+    "neuron-ignores-nonlin": Bug(
         "04_neuron",
         "neuron_call",
         "return act.tanh() if self.nonlin else act",
         "return act.tanh()",
         {"test_neuron_call", "test_neuron_call_hidden"},
     ),
-    "neuron-missing-tanh": (
+    "neuron-missing-tanh": Bug(
         "04_neuron",
         "neuron_call",
         "return act.tanh() if self.nonlin else act",
         "return act",
         {"test_neuron_call", "test_neuron_call_hidden"},
     ),
-    "neuron-bias-left-out": (
+    "neuron-bias-left-out": Bug(
         "04_neuron",
         "neuron_call",
         "for wi, xi in zip(self.w, x)), self.b)",
         "for wi, xi in zip(self.w, x)))",
         {"test_neuron_call", "test_neuron_call_hidden"},
     ),
-    "neuron-one-weight-repeated": (
+    "neuron-one-weight-repeated": Bug(
         "04_neuron",
         "neuron_init",
         "[Value(random.uniform(-1.0, 1.0)) for _ in range(nin)]",
         "[Value(random.uniform(-1.0, 1.0))] * nin",
         {"test_neuron_init", "test_neuron_init_hidden"},
     ),
-    "neuron-weights-not-values": (
+    "neuron-weights-not-values": Bug(
         "04_neuron",
         "neuron_init",
         "[Value(random.uniform(-1.0, 1.0)) for _ in range(nin)]",
         "[random.uniform(-1.0, 1.0) for _ in range(nin)]",
         {"test_neuron_init"},
     ),
-    "neuron-weights-only-positive": (
+    "neuron-weights-only-positive": Bug(
         "04_neuron",
         "neuron_init",
         "[Value(random.uniform(-1.0, 1.0)) for _ in range(nin)]",
         "[Value(random.random()) for _ in range(nin)]",
         {"test_neuron_init_hidden"},
     ),
-    "layer-one-neuron-repeated": (
+    "layer-one-neuron-repeated": Bug(
         "05_mlp",
         "layer_init",
         "[Neuron(nin, **kwargs) for _ in range(nout)]",
         "[Neuron(nin, **kwargs)] * nout",
         {"test_layer_init", "test_layer_init_hidden"},
     ),
-    "layer-drops-kwargs": (
+    "layer-drops-kwargs": Bug(
         "05_mlp",
         "layer_init",
         "Neuron(nin, **kwargs)",
         "Neuron(nin)",
         {"test_layer_init", "test_layer_init_hidden"},
     ),
-    "layer-list-for-single-output": (
+    "layer-list-for-single-output": Bug(
         "05_mlp",
         "layer_call",
         "return outs[0] if len(outs) == 1 else outs",
         "return outs",
         {"test_layer_call", "test_layer_call_hidden"},
     ),
-    "layer-parameters-nested": (
+    "layer-parameters-nested": Bug(
         "05_mlp",
         "layer_parameters",
         "return [p for neuron in self.neurons for p in neuron.parameters()]",
         "return [neuron.parameters() for neuron in self.neurons]",
         {"test_layer_parameters", "test_layer_parameters_hidden"},
     ),
-    "mlp-last-layer-tanh": (
+    "mlp-last-layer-tanh": Bug(
         "05_mlp",
         "mlp_init",
         "nonlin=i != last",
         "nonlin=True",
         {"test_mlp_init", "test_mlp_init_hidden"},
     ),
-    "mlp-all-layers-linear": (
+    "mlp-all-layers-linear": Bug(
         "05_mlp",
         "mlp_init",
         "nonlin=i != last",
         "nonlin=False",
         {"test_mlp_init", "test_mlp_init_hidden"},
     ),
-    "mlp-call-not-chained": (
+    "mlp-call-not-chained": Bug(
         "05_mlp",
         "mlp_call",
         "    for layer in self.layers:\n        x = layer(x)\n    return x",
         "    for layer in self.layers:\n        out = layer(x)\n    return out",
         {"test_mlp_call", "test_mlp_call_hidden"},
     ),
-    "zero-grad-compares-instead-of-assigning": (
+    "zero-grad-compares-instead-of-assigning": Bug(
         "05_mlp",
         "mlp_zero_grad",
         "p.grad = 0.0",
         "p.grad == 0.0",
         {"test_mlp_zero_grad", "test_mlp_zero_grad_hidden"},
     ),
-    "zero-grad-first-layer-only": (
+    "zero-grad-first-layer-only": Bug(
         "05_mlp",
         "mlp_zero_grad",
         "for p in self.parameters():",
         "for p in self.layers[0].parameters():",
         {"test_mlp_zero_grad_hidden"},
     ),
-    "mse-not-averaged": (
+    "mse-not-averaged": Bug(
         "06_training",
         "mse_loss",
         "return total / len(ys)",
         "return total",
         {"test_mse_loss", "test_mse_loss_hidden"},
     ),
-    "mse-not-squared": (
+    "mse-not-squared": Bug(
         "06_training",
         "mse_loss",
         "(p - y) ** 2",
         "(p - y)",
         {"test_mse_loss", "test_mse_loss_hidden"},
     ),
-    "update-wrong-sign": (
+    "update-wrong-sign": Bug(
         "06_training",
         "train_step",
         "p.data -= lr * p.grad",
         "p.data += lr * p.grad",
         {"test_train_step", "test_train_step_hidden"},
     ),
-    "train-step-no-zero-grad": (
+    "train-step-no-zero-grad": Bug(
         "06_training",
         "train_step",
         "    model.zero_grad()\n",
         "",
         {"test_train_step", "test_train_step_hidden"},
     ),
-    "train-step-zeroes-after-backward": (
+    "train-step-zeroes-after-backward": Bug(
         "06_training",
         "train_step",
         "    model.zero_grad()\n    loss.backward()\n",
         "    loss.backward()\n    model.zero_grad()\n",
         {"test_train_step", "test_train_step_hidden"},
     ),
-    "train-step-returns-value": (
+    "train-step-returns-value": Bug(
         "06_training",
         "train_step",
         "return loss.data",
         "return loss",
         {"test_train_step"},
     ),
-    "train-returns-last-loss": (
+    "train-returns-last-loss": Bug(
         "06_training",
         "train",
         "return losses",
         "return losses[-1]",
         {"test_train", "test_train_hidden"},
     ),
-    "xor-too-few-steps": (
+    "xor-too-few-steps": Bug(
         "06_training",
         "xor_run",
         "steps=200",
         "steps=3",
         {"test_xor_run", "test_xor_run_hidden"},
     ),
-    "sigmoid-derivative-uses-input": (
+    "sigmoid-derivative-uses-input": Bug(
         "07_capstone",
         "sigmoid",
         "self.grad += s * (1.0 - s) * out.grad",
         "self.grad += x * (1.0 - x) * out.grad",
         {"test_sigmoid", "test_sigmoid_hidden"},
     ),
-    "log-derivative-divides-by-output": (
+    "log-derivative-divides-by-output": Bug(
         "07_capstone",
         "log",
         "self.grad += out.grad / self.data",
         "self.grad += out.grad / out.data",
         {"test_log", "test_log_hidden"},
     ),
-    "softmax-without-max-shift": (
+    "softmax-without-max-shift": Bug(
         "07_capstone",
         "softmax",
         "exps = [(z - m).exp() for z in logits]",
         "exps = [z.exp() for z in logits]",
         {"test_softmax", "test_softmax_hidden"},
     ),
-    "cross-entropy-missing-minus": (
+    "cross-entropy-missing-minus": Bug(
         "07_capstone",
         "cross_entropy",
         "return -softmax(logits)[target].log()",
         "return softmax(logits)[target].log()",
         {"test_cross_entropy", "test_cross_entropy_hidden"},
     ),
-    "sgd-momentum-buffer-not-kept": (
+    "sgd-momentum-buffer-not-kept": Bug(
         "07_capstone",
         "sgd_step",
         "self.buf[i] = self.momentum * self.buf[i] + p.grad\n        p.data -= self.lr * self.buf[i]",
         "b = self.momentum * self.buf[i] + p.grad\n        p.data -= self.lr * b",
         {"test_sgd_step", "test_sgd_step_hidden"},
     ),
-    "sgd-momentum-dampened": (
+    "sgd-momentum-dampened": Bug(
         "07_capstone",
         "sgd_step",
         "self.momentum * self.buf[i] + p.grad",
         "self.momentum * self.buf[i] + (1 - self.momentum) * p.grad",
         {"test_sgd_step", "test_sgd_step_hidden"},
     ),
-    "sgd-zero-grad-not-clearing": (
+    "sgd-zero-grad-not-clearing": Bug(
         "07_capstone",
         "sgd_zero_grad",
         "p.grad = 0.0",
         "grad = p.grad\n        grad = 0.0",
         {"test_sgd_zero_grad", "test_sgd_zero_grad_hidden"},
     ),
-    "adam-without-bias-correction": (
+    "adam-without-bias-correction": Bug(
         "07_capstone",
         "adam_step",
         "m_hat = self.m[i] / bias1\n        v_hat = self.v[i] / bias2",
         "m_hat = self.m[i]\n        v_hat = self.v[i]",
         {"test_adam_step", "test_adam_step_hidden"},
     ),
-    "adam-zero-grad-not-clearing": (
+    "adam-zero-grad-not-clearing": Bug(
         "07_capstone",
         "adam_zero_grad",
         "p.grad = 0.0",
         "grad = p.grad\n        grad = 0.0",
         {"test_adam_zero_grad", "test_adam_zero_grad_hidden"},
     ),
-    "moons-labels-swapped": (
+    "moons-labels-swapped": Bug(
         "07_capstone",
         "make_moons",
         "y = np.concatenate([np.ones(n_upper), -np.ones(n_lower)])",
         "y = np.concatenate([-np.ones(n_upper), np.ones(n_lower)])",
         {"test_make_moons", "test_moons_trained_hidden"},
     ),
-    "moons-not-shuffled": (
+    "moons-not-shuffled": Bug(
         "07_capstone",
         "make_moons",
         "return X[order], y[order]",
         "return X, y",
         {"test_make_moons"},
     ),
-    "hinge-loss-sum-not-mean": (
+    "hinge-loss-sum-not-mean": Bug(
         "07_capstone",
         "hinge_loss",
         "return sum(losses) * (1.0 / len(losses))",
         "return sum(losses)",
         {"test_hinge_loss", "test_hinge_loss_hidden"},
     ),
-    "train-step-without-zero-grad": (
+    "train-step-without-zero-grad": Bug(
         "07_capstone",
         "train_step",
         "opt.zero_grad()\n    loss = hinge_loss",
         "loss = hinge_loss",
         {"test_train_step", "test_train_step_hidden"},
     ),
-    "torch-grads-tanh-on-last-layer": (
+    "torch-grads-tanh-on-last-layer": Bug(
         "07_capstone",
         "torch_grads",
         "        if k < len(model.layers) - 1:\n            h = torch.tanh(h)",
         "        h = torch.tanh(h)",
         {"test_torch_grads", "test_torch_grads_hidden"},
     ),
-    "draw-graph-without-grad": (
+    "draw-graph-without-grad": Bug(
         "07_capstone",
         "draw_graph",
         "| data {v.data:.4f} | grad {v.grad:.4f} }}",

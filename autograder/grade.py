@@ -18,7 +18,6 @@ import json
 import math
 import os
 import queue
-import re
 import shutil
 import signal
 import subprocess
@@ -36,7 +35,7 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and
 
 from autograder.course import ROOT, SOLUTIONS, WORK, assignments, limits
 from autograder.engine import needs_engine, reference_engine, saves_engine
-from autograder.intake import assignment_from_name, intake
+from autograder.intake import intake, student_from_name
 from autograder.result import Result, Status, Task
 from autograder.review import review
 
@@ -92,18 +91,8 @@ def find_submissions(paths: Iterable[str | Path], student: str | None = None) ->
                 if len(rel.parts) >= 2 and not any(part.startswith(".") for part in rel.parts):
                     found.append(Submission(rel.parts[0], f))
         else:
-            found.append(Submission(student or _student_from_name(path), path))
+            found.append(Submission(student or student_from_name(path), path))
     return found
-
-
-def _student_from_name(path: Path) -> str:
-    """`alice_02_value_backward.ipynb` -> alice; a bare notebook name -> its folder's name."""
-    aid = assignment_from_name(path, assignments())
-    rest = re.sub(r"^copy of |\s*\(\d+\)$", "", path.stem.lower())
-    if aid:
-        rest = rest.replace(aid, "").replace(aid.split("_", 1)[-1], "")
-    rest = re.sub(r"[\s_\-]+", " ", rest).strip()
-    return rest.replace(" ", "_") if rest and not rest.isdigit() else path.parent.name
 
 
 def grade(

@@ -31,7 +31,6 @@ Set AUTOGRADER_ROOT to run `run_autograder` on a folder laid out like Gradescope
 
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import grade
-from autograder.course import CAPSTONE, EXERCISES, ROOT, SOLUTIONS, WORK, assignments, release_path
+from autograder.course import CAPSTONE, EXERCISES, ROOT, SOLUTIONS, WORK, assignments, release_path, requirements
 from autograder.engine import reference_engine
 from autograder.intake import released
 from autograder.result import Status
@@ -98,7 +97,7 @@ def _files(assignment_ids: list[str]) -> dict[str, Path]:
 
 def _setup_sh() -> str:
     text = (SCRIPTS / "setup.sh").read_text()
-    return text.replace("@TORCH@", _torch_requirement()).replace("@TORCH_INDEX@", TORCH_CPU_INDEX)
+    return text.replace("@TORCH@", "torch" + requirements().get("torch", "")).replace("@TORCH_INDEX@", TORCH_CPU_INDEX)
 
 
 def autograded_points(aid: str) -> float:
@@ -112,15 +111,6 @@ def _add(z: zipfile.ZipFile, name: str, data: str | bytes, mode: int) -> None:
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = (0o100000 | mode) << 16  # a regular file with these permissions
     z.writestr(info, data)
-
-
-def _torch_requirement() -> str:
-    """The torch line of requirements.txt (its pin), or plain `torch`."""
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if re.match(r"torch\b(?![-_])", line):
-            return line.replace(" ", "")
-    return "torch"
 
 
 # ---- grading one Gradescope submission -------------------------------------------------------

@@ -33,9 +33,9 @@ def filled(aid: str, bug: str | None = None) -> dict:
     nb = stub(aid)
     answers = _answers(aid)
     if bug:
-        bug_aid, grade_id, old, new, _ = BUGS[bug]
-        assert bug_aid == aid and old in answers[grade_id], f"bug {bug} no longer applies to {aid}"
-        answers[grade_id] = answers[grade_id].replace(old, new)
+        b = BUGS[bug]
+        assert b.assignment == aid and b.reference in answers[b.cell], f"bug {bug} no longer applies to {aid}"
+        answers[b.cell] = answers[b.cell].replace(b.reference, b.bug)
     for cell in nb["cells"]:
         if notebooks.grade_id(cell) in answers:
             cell["source"] = answers[notebooks.grade_id(cell)]
@@ -49,8 +49,8 @@ def write_samples(dest: str | Path) -> list[Path]:
     for aid in assignments():
         samples[("reference", aid)] = filled(aid)
         samples[("stub", aid)] = stub(aid)
-    for bug, (aid, *_) in BUGS.items():
-        samples[(f"bug-{bug}", aid)] = filled(aid, bug)
+    for bug, b in BUGS.items():
+        samples[(f"bug-{bug}", b.assignment)] = filled(b.assignment, bug)
     written = []
     for (student, aid), nb in samples.items():
         path = dest / student / f"{aid}.ipynb"

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from autograder import grade, samples
-from autograder.course import release_path
+from autograder import grade, notebooks, samples
 from autograder.worker import Watchdog
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
@@ -19,7 +18,7 @@ AID = "02_value_backward"
 
 def _set_answer(nb, grade_id, text):
     for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+        if notebooks.grade_id(cell) == grade_id:
             cell["source"] = text + "\n" + "".join(cell["source"])
     return nb
 
@@ -71,7 +70,7 @@ def cohort(tmp_path_factory):
             meta.pop("checksum", None)
     _write(sub, f"frank/{AID}.ipynb", altered)
     no_tests = json.loads(json.dumps(buggy))
-    no_tests["cells"] = [c for c in no_tests["cells"] if not c["metadata"].get("nbgrader", {}).get("grade")]
+    no_tests["cells"] = [c for c in no_tests["cells"] if not notebooks.is_graded(c)]
     _write(sub, f"gina/{AID}.ipynb", no_tests)
     _write(sub, f"gina-control/{AID}.ipynb", buggy)
     _write(sub, f"hank/{AID}.ipynb", '{"cells": [ {"cell_type": "code", ')
@@ -80,7 +79,7 @@ def cohort(tmp_path_factory):
     _write(sub, f"kim/{AID}.ipynb", _set_answer(json.loads(json.dumps(ref)), "neg", "while True:\n    pass"))
     _write(sub, f"lee/{AID}.ipynb", _set_answer(json.loads(json.dumps(ref)), "neg", "hog = bytearray(3 * 2**30)"))
     _write(sub, f"mia/{AID}.ipynb", _set_answer(json.loads(json.dumps(ref)), "neg", "print('spam ' * 2_000_000)"))
-    older = _write(sub, f"nora/{AID}.ipynb", json.loads(release_path(AID).read_text()))
+    older = _write(sub, f"nora/{AID}.ipynb", samples.stub(AID))
     newer = _write(sub, f"nora/{AID} (2).ipynb", ref)
     now = time.time()
     import os

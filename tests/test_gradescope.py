@@ -4,7 +4,6 @@ The tests marked `kernel` grade or run the autograder; the others only build the
 
 import json
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -16,10 +15,10 @@ import pytest
 
 from autograder import grade, gradescope, samples, sandbox
 from autograder.course import ROOT, SOLUTIONS, release_path
+from autograder.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.result import CellResult, Result, Status
 
 AID = "02_value_backward"
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 SAID = {"full": "Sandbox: bubblewrap", "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}
 
 
@@ -33,7 +32,7 @@ def _messy():
 
 SUBMISSIONS = {  # student: (file name, notebook)
     "reference": (f"{AID}.ipynb", lambda: samples.filled(AID)),
-    "stub": (f"{AID}.ipynb", lambda: json.loads(release_path(AID).read_text())),
+    "stub": (f"{AID}.ipynb", lambda: samples.stub(AID)),
     # A bug whose grade does not vary: add-assigns-grad passes or fails the diamond of test_backward
     # depending on the order of a set, so two gradings of it can differ.
     "buggy": (f"{AID}.ipynb", lambda: samples.filled(AID, "rsub-wrong-order")),
@@ -217,16 +216,8 @@ def test_messages_are_the_feedback_a_student_reads(graded):
 
 @pytest.mark.kernel
 def test_no_hidden_test_source_reaches_results_json(graded):
-    source = json.loads((SOLUTIONS / f"{AID}.ipynb").read_text())
-    released = json.loads(release_path(AID).read_text())
-    visible = {line.strip() for c in released["cells"] for line in "".join(c["source"]).splitlines()}
-    hidden = {
-        line.strip()
-        for c in source["cells"]
-        for block in HIDDEN.findall("".join(c["source"]))
-        for line in block.splitlines()
-        if len(line.strip()) >= 20 and not line.strip().startswith("#") and line.strip() not in visible
-    }
+    source = [SOLUTIONS / f"{AID}.ipynb"]
+    hidden = secret_lines(source, [HIDDEN_TESTS]).keys() - secret_lines(source, [SOLUTION]).keys()
     assert hidden
     for student in SUBMISSIONS:
         text = json.dumps(graded[student][0])

@@ -37,7 +37,7 @@ def test_untouched_stub_gets_zero(graded_samples, aid):
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_each_known_bug_loses_points_on_the_test_it_breaks(graded_samples, bug):
-    aid, *_, breaks = BUGS[bug]
+    aid, breaks = BUGS[bug].assignment, BUGS[bug].breaks
     sub = graded_samples[0][(f"bug-{bug}", aid)]
     assert sub.status == "graded", sub.status
     assert sub.score < sub.max_score, f"{bug} got full marks"
@@ -127,7 +127,7 @@ def test_a_visible_test_catches_each_classic_mistake_and_names_its_cause(graded_
     """The student sees these fail before submitting: a visible test loses points, and the message
     the notebook and the feedback show says why."""
     subs, out = graded_samples
-    aid, *_, breaks = BUGS[bug]
+    aid, breaks = BUGS[bug].assignment, BUGS[bug].breaks
     visible = {name for name in breaks if not name.endswith("_hidden")}
     assert visible, f"{bug}: the catalogue lists no visible test that catches it"
     assert visible <= _failed(subs[(f"bug-{bug}", aid)])

@@ -273,7 +273,7 @@ def test_test_micrograd_passes_on_the_reference_and_fails_on_a_catalogued_bug(tm
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_micrograd.py"]
     ok = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stdout[-2000:]
-    _, _, reference, bug, _ = BUGS["mul-swapped-operands"]
+    reference, bug = BUGS["mul-swapped-operands"].reference, BUGS["mul-swapped-operands"].bug
     engine = tmp_path / "micrograd" / "engine.py"
     assert textwrap.indent(reference, "    ") in engine.read_text()
     engine.write_text(engine.read_text().replace(textwrap.indent(reference, "    "), textwrap.indent(bug, "    ")))

@@ -27,7 +27,7 @@ def test_reference_answers_raise_no_flag(aid):
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_catalogued_bugs_raise_no_flag(bug):
-    aid = BUGS[bug][0]
+    aid = BUGS[bug].assignment
     assert review.review(filled(aid, bug), aid) == []
 
 
