@@ -75,11 +75,18 @@ def with_shared(source: str, shared: str) -> str:
     return shared + (source.rsplit(marker, 1)[1] if marker in source else "")
 
 
+def shared_texts() -> dict[str, str]:
+    """{grade_id: the current text of its shared cell, down to the marker line}."""
+    texts = {grade_id: path.read_text() for grade_id, path in SHARED_CELLS.items()}
+    return texts | {
+        grade_id: f"%%writefile {path.name}\n" + path.read_text() for grade_id, path in WRITTEN_FILES.items()
+    }
+
+
 def sync_shared_cells() -> list[Path]:
     """Put the current shared files into the cells that use them; return the changed notebooks."""
     changed = []
-    texts = {grade_id: path.read_text() for grade_id, path in SHARED_CELLS.items()}
-    texts |= {grade_id: f"%%writefile {path.name}\n" + path.read_text() for grade_id, path in WRITTEN_FILES.items()}
+    texts = shared_texts()
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         nb = json.loads(path.read_text())
         dirty = False

@@ -52,7 +52,8 @@ def reference_engine(aid: str) -> Path | None:
     return cached
 
 
-MARKERS = {"### BEGIN SOLUTION", "### END SOLUTION"}  # nbgrader's, left in by running the sources
+# nbgrader's region markers, left in the saved package by running the sources themselves
+MARKERS = {f"### {marker}" for marker in notebooks.MARKERS}
 
 
 def zip_package(folder: Path, out: Path) -> None:

@@ -2,14 +2,13 @@
 waits in collapsed hints, no answer line shows anywhere a student reads, and enough points are
 visible to learn from before submitting."""
 
-import json
 import re
 
 import pytest
 
+from autograder import notebooks
 from autograder.course import LESSONS, SOLUTIONS, assignments, release_path
 
-ANSWER = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HINT = re.compile(r"<details><summary>Hint (\d)</summary>\n\n.+?\n\n</details>", re.S)
 
 
@@ -18,11 +17,7 @@ def _norm(text):
 
 
 def _cells(path):
-    return json.loads(path.read_text())["cells"]
-
-
-def _nbgrader(cell):
-    return cell["metadata"].get("nbgrader", {})
+    return notebooks.read(path).cells
 
 
 def answer_lines(aid):
@@ -30,9 +25,9 @@ def answer_lines(aid):
     notebook shows anyway (the def line and docstring above each stub)."""
     lines = set()
     for cell in _cells(SOLUTIONS / f"{aid}.ipynb"):
-        for body in ANSWER.findall("".join(cell["source"])):
+        for body in notebooks.regions(cell.source, [notebooks.SOLUTION]):
             lines |= {_norm(line) for line in body.splitlines() if len(_norm(line)) >= 12}
-    stubs = _norm("\n".join("".join(c["source"]) for c in _cells(release_path(aid)) if c["cell_type"] == "code"))
+    stubs = _norm("\n".join(c.source for c in _cells(release_path(aid)) if c.cell_type == "code"))
     return {line for line in lines if line not in stubs}
 
 
@@ -43,33 +38,33 @@ def test_the_scan_finds_answer_lines():
 @pytest.mark.parametrize("aid", assignments())
 def test_every_answer_has_two_or_three_progressive_hints_under_it(aid):
     cells = _cells(release_path(aid))
-    answers = [i for i, c in enumerate(cells) if _nbgrader(c).get("solution") and c["cell_type"] == "code"]
+    answers = [i for i, c in enumerate(cells) if notebooks.is_answer(c) and c.cell_type == "code"]
     assert answers
     for i in answers:
         below = []
         for cell in cells[i + 1 :]:
-            if _nbgrader(cell).get("grade"):
+            if notebooks.is_graded(cell):
                 break
-            below.append("".join(cell["source"]) if cell["cell_type"] == "markdown" else "")
+            below.append(cell.source if cell.cell_type == "markdown" else "")
         numbers = [int(n) for n in HINT.findall("\n".join(below))]
-        assert numbers in ([1, 2], [1, 2, 3]), f"{_nbgrader(cells[i])['grade_id']}: hints {numbers}"
+        assert numbers in ([1, 2], [1, 2, 3]), f"{notebooks.grade_id(cells[i])}: hints {numbers}"
 
 
 @pytest.mark.parametrize("aid", assignments())
 def test_no_answer_line_shows_in_the_text_or_the_hints(aid):
     lines = answer_lines(aid)
     for cell in _cells(release_path(aid)):
-        if cell["cell_type"] == "markdown":
-            text = _norm("".join(cell["source"]))
+        if cell.cell_type == "markdown":
+            text = _norm(cell.source)
             shown = sorted(line for line in lines if line in text)
             assert not shown, f"{cell.get('id')} shows answer lines {shown}"
 
 
 def test_lesson_4_teaches_the_sort_without_handing_over_backward():
     backward = answer_lines("02_value_backward")
-    lesson = _norm("\n".join("".join(c["source"]) for c in _cells(LESSONS / "04_autodiff.ipynb")))
+    lesson = _norm("\n".join(c.source for c in _cells(LESSONS / "04_autodiff.ipynb")))
     assert not {line for line in backward if line in lesson}
-    code = "\n".join("".join(c["source"]) for c in _cells(LESSONS / "04_autodiff.ipynb") if c["cell_type"] == "code")
+    code = "\n".join(c.source for c in _cells(LESSONS / "04_autodiff.ipynb") if c.cell_type == "code")
     assert not re.search(r"\b(seen|visited)\b", code), (
         "the lesson asks why a visited set is needed: it must not show one"
     )
@@ -79,7 +74,7 @@ def test_lesson_4_teaches_the_sort_without_handing_over_backward():
 def test_at_least_forty_percent_of_the_autograded_points_are_visible(aid):
     points = {"visible": 0.0, "hidden": 0.0}
     for cell in _cells(SOLUTIONS / f"{aid}.ipynb"):
-        meta = _nbgrader(cell)
-        if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
-            points["hidden" if "BEGIN HIDDEN TESTS" in "".join(cell["source"]) else "visible"] += meta["points"]
+        if notebooks.is_test(cell):
+            kind = "hidden" if notebooks.is_hidden_test(cell) else "visible"
+            points[kind] += notebooks.nbgrader_metadata(cell)["points"]
     assert points["visible"] >= 0.4 * (points["visible"] + points["hidden"]), points

@@ -17,7 +17,7 @@ import pytest
 
 from autograder import grade, samples
 from autograder.bugs import BUGS
-from autograder.build import SHARED_CELLS, WRITTEN_FILES, with_shared
+from autograder.build import SHARED_CELLS, WRITTEN_FILES, shared_texts, with_shared
 from autograder.course import SOLUTIONS
 from autograder.engine import reference_engine, zip_package
 
@@ -251,8 +251,7 @@ def test_at_grading_the_reference_zip_wins_over_any_folder(tmp_path, monkeypatch
 
 
 def test_each_notebook_holds_the_current_shared_cells():
-    texts = {g: p.read_text() for g, p in SHARED_CELLS.items()}
-    texts |= {g: f"%%writefile {p.name}\n" + p.read_text() for g, p in WRITTEN_FILES.items()}
+    texts = shared_texts()
     used = set()
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         for cell in json.loads(path.read_text())["cells"]:
