@@ -158,9 +158,13 @@ def _autograde(api: NbGraderAPI, task: Task) -> str | None:
     execute.settings.update(slot=task.slot, sandboxed=task.sandbox)
     execute.last_stop["reason"] = None
     # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
-    with Watchdog(int(lim["wall_seconds"]) + 30, int(lim["memory_mb"])) as dog:
+    # A process's RSS counts shared library pages that its cgroup does not, so with a sandbox the
+    # backstop waits a margin above the limit: the cgroup's own verdict comes first.
+    memory_mb = int(lim["memory_mb"]) * (5 if task.sandbox else 4) // 4
+    with Watchdog(int(lim["wall_seconds"]) + 30, memory_mb) as dog:
         outcome = api.autograde(task.assignment, task.student, force=True, create=True)
-    reason = execute.last_stop["reason"] or dog.reason
+    # The watchdog's reason first: when it kills, the executor only sees a dead kernel.
+    reason = dog.reason or execute.last_stop["reason"]
     if reason or not outcome["success"]:
         return reason or _nbgrader_error(outcome)
     return None
