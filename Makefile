@@ -7,7 +7,7 @@ VENV := .venv/.installed
 demo: $(VENV) system
 	$(PY) -m autograder build
 	rm -rf .work/samples && $(PY) -m autograder samples .work/samples > /dev/null
-	$(PY) -m autograder grade .work/samples --out .work/demo --jobs 2 --force
+	$(PY) -m autograder grade .work/samples --out .work/demo --jobs 2 --force --feedback
 
 test: lint system
 	$(PY) -m pytest

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="grade in N worker processes (default 1)")
     p.add_argument("--force", action="store_true", help="grade again what an earlier run already graded")
     p.add_argument(
+        "--feedback",
+        action="store_true",
+        help="also write one feedback page per notebook into OUT/feedback/ (about 1 s each); "
+        "a result graded earlier without its page is graded again",
+    )
+    p.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
         help="run students' code WITHOUT a sandbox when none is available (it can then read and "
@@ -82,9 +88,11 @@ def _grade(args: argparse.Namespace) -> int:
         force=args.force,
         progress=sys.stderr.isatty(),
         unsafe_no_sandbox=args.unsafe_no_sandbox,
+        feedback=args.feedback,
     )
     print(grade.table(subs))
-    print(f"\ngrades: {args.out}/grades.csv  feedback: {args.out}/feedback/")
+    pages = f"  feedback: {args.out}/feedback/" if args.feedback else "  (feedback pages: add --feedback)"
+    print(f"\ngrades: {args.out}/grades.csv{pages}")
     return 0
 
 

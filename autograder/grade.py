@@ -102,11 +102,13 @@ def grade(
     force: bool = False,
     progress: bool = False,
     unsafe_no_sandbox: bool = False,
+    feedback: bool = False,
 ) -> list[Submission]:
-    """Grade `submissions`; write grades.csv, feedback/ and results/ into `out`; return them.
+    """Grade `submissions`; write grades.csv and results/ into `out`, and with `feedback` one
+    feedback page per graded notebook into `out`/feedback/; return them.
 
     Refuses (SystemExit) when student code cannot be sandboxed, unless `unsafe_no_sandbox`."""
-    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox)
+    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox, feedback)
 
 
 def take_in(submissions: list[Submission]) -> list[Submission]:
@@ -149,6 +151,7 @@ def grade_taken_in(
     force: bool = False,
     progress: bool = False,
     unsafe_no_sandbox: bool = False,
+    feedback: bool = False,
 ) -> list[Submission]:
     """`grade` for submissions that went through `take_in`."""
     sandboxed = _sandbox_or_refuse(unsafe_no_sandbox)
@@ -158,7 +161,7 @@ def grade_taken_in(
     key = _key()
     staging = Path(tempfile.mkdtemp(prefix="staged-", dir=WORK))
     try:
-        todo = _tasks(submissions, staging, out, force, key, sandboxed)
+        todo = _tasks(submissions, staging, out, force, key, sandboxed, feedback)
         if todo:
             _Workers(todo, out, jobs, progress, key, sandboxed).run()
     finally:
@@ -202,22 +205,27 @@ def _sandbox_or_refuse(unsafe_no_sandbox: bool) -> bool:
 
 
 def _tasks(
-    submissions: list[Submission], staging: Path, out: Path, force: bool, key: bytes, sandboxed: bool
+    submissions: list[Submission], staging: Path, out: Path, force: bool, key: bytes, sandboxed: bool, feedback: bool
 ) -> list[tuple[Submission, Task]]:
-    """Reuse verified results; stage the others and return their tasks."""
+    """Reuse verified results (with their feedback pages, when those are asked for); stage the
+    others and return their tasks."""
     tasks = []
     for s in submissions:
         if s.state is not Status.NOT_GRADED or s.assignment is None or s.notebook is None:
             continue  # not a notebook of the course, or superseded
         s.digest = _digest(json.dumps(s.notebook, sort_keys=True).encode() + _tests_bytes(s.assignment))
-        if not force and _reuse(out, s, key, sandboxed):
+        if not force and (not feedback or feedback_page(out, s).exists()) and _reuse(out, s, key, sandboxed):
             continue
         staged = staging / s.student / f"{s.assignment}.ipynb"
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_text(json.dumps(s.notebook))
         engine = reference_engine(s.assignment)
-        tasks.append((s, Task(s.student, s.assignment, str(staged), str(engine) if engine else None, sandboxed)))
+        tasks.append((s, Task(s.student, s.assignment, str(staged), str(engine) if engine else None, sandboxed, feedback=feedback)))
     return tasks
+
+
+def feedback_page(out: Path, s: Submission) -> Path:
+    return out / "feedback" / s.student / f"{s.assignment}.html"
 
 
 def _tests_bytes(aid: str) -> bytes:

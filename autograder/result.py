@@ -34,6 +34,7 @@ class Task:
     engine: str | None
     sandbox: bool
     slot: int = 0
+    feedback: bool = False  # render the feedback page too
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))

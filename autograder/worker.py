@@ -148,7 +148,8 @@ def grade_one(course: Path, api: NbGraderAPI, task: Task, out: Path) -> Result:
         for gid, message in _verdicts(course / "autograded" / student / aid / f"{aid}.ipynb").items():
             if gid in result.tests:
                 result.tests[gid].message = message
-        _copy_feedback(course, api, task, out)
+        if task.feedback:
+            _copy_feedback(course, api, task, out)
     return result
 
 

@@ -38,5 +38,5 @@ def graded_samples(tmp_path_factory):
                 cell["source"] = "assert True"
         (root / "in" / "tamper-stub" / f"{aid}.ipynb").parent.mkdir(exist_ok=True, parents=True)
         (root / "in" / "tamper-stub" / f"{aid}.ipynb").write_text(json.dumps(stub))
-    subs = grade.grade(grade.find_submissions([root / "in"]), root / "out", jobs=2)
+    subs = grade.grade(grade.find_submissions([root / "in"]), root / "out", jobs=2, feedback=True)
     return {(s.student, s.assignment): s for s in subs}, root / "out"

@@ -241,12 +241,12 @@ def corpus(tmp_path_factory):
         path = inbox / student / f"{AID}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(nb))
-    subs = grade.grade(grade.find_submissions([inbox]), out, jobs=2)
+    subs = grade.grade(grade.find_submissions([inbox]), out, jobs=2, feedback=True)
     # a later batch, in the same output folder: the plants of the first must not reach it
     later = root / "later"
     (later / "zz-later-victim").mkdir(parents=True)
     (later / "zz-later-victim" / f"{AID}.ipynb").write_text(json.dumps(filled(AID)))
-    subs += grade.grade(grade.find_submissions([later]), out, jobs=1)
+    subs += grade.grade(grade.find_submissions([later]), out, jobs=1, feedback=True)
     return {s.student: s for s in subs}, attacks, out
 
 

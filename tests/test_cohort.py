@@ -86,7 +86,7 @@ def cohort(tmp_path_factory):
 
     os.utime(older, (now - 100, now - 100))
     os.utime(newer, (now, now))
-    serial = grade.grade(grade.find_submissions([sub]), root / "serial", jobs=1)
+    serial = grade.grade(grade.find_submissions([sub]), root / "serial", jobs=1, feedback=True)
     parallel = grade.grade(grade.find_submissions([sub]), root / "parallel", jobs=2)
     return {(s.student, s.path.name): s for s in serial}, root, parallel
 

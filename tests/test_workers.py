@@ -42,7 +42,7 @@ print("chatter that is not a row", flush=True)
 for line in iter(sys.stdin.readline, ""):
     t = json.loads(line)
     st = t["student"]
-    note(student=st, assignment=t["assignment"], task_slot=t.get("slot"), sandbox=t.get("sandbox"), assignments=aids)
+    note(student=st, assignment=t["assignment"], task_slot=t.get("slot"), sandbox=t.get("sandbox"), feedback=t.get("feedback"), assignments=aids)
     if "crash" in st:
         os._exit(1)
     if "once" in st and not os.path.exists(os.path.join(out, "crashed-" + st)):
@@ -391,9 +391,25 @@ def test_unsafe_no_sandbox_grades_and_marks_every_row(setting, sandbox):
     assert grade.UNSANDBOXED_CACHE_NOTE in safe["a"].notes and grade.UNSAFE_NOTE not in safe["a"].notes
 
 
+def test_feedback_pages_are_asked_for_and_a_result_without_its_page_is_graded_again(setting):
+    root = setting
+    cohort(root, ["a", "b"])
+    run(root)
+    assert [e["feedback"] for e in fake_log(root)] == [False, False], "no page unless asked for"
+    (root / "out" / "fake.jsonl").unlink()
+    run(root)
+    assert fake_log(root) == [], "both results are reused"
+    page = root / "out" / "feedback" / "a" / f"{AID}.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html>a's page</html>")
+    run(root, feedback=True)
+    assert [(e["student"], e["feedback"]) for e in fake_log(root)] == [("b", True)], "a's page exists: reused"
+
+
 def test_the_grade_command_passes_unsafe_no_sandbox(setting, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(grade, "grade", lambda subs, out, **kw: calls.append(kw) or [])
     cli.main(["grade", str(setting), "--out", str(setting / "out"), "--unsafe-no-sandbox"])
-    cli.main(["grade", str(setting), "--out", str(setting / "out")])
+    cli.main(["grade", str(setting), "--out", str(setting / "out"), "--feedback"])
     assert [kw["unsafe_no_sandbox"] for kw in calls] == [True, False]
+    assert [kw["feedback"] for kw in calls] == [False, True]
