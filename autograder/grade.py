@@ -220,7 +220,8 @@ def _tasks(
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_text(json.dumps(s.notebook))
         engine = reference_engine(s.assignment)
-        tasks.append((s, Task(s.student, s.assignment, str(staged), str(engine) if engine else None, sandboxed, feedback=feedback)))
+        engine_path = str(engine) if engine else None
+        tasks.append((s, Task(s.student, s.assignment, str(staged), engine_path, sandboxed, feedback=feedback)))
     return tasks
 
 

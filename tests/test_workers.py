@@ -42,7 +42,8 @@ print("chatter that is not a row", flush=True)
 for line in iter(sys.stdin.readline, ""):
     t = json.loads(line)
     st = t["student"]
-    note(student=st, assignment=t["assignment"], task_slot=t.get("slot"), sandbox=t.get("sandbox"), feedback=t.get("feedback"), assignments=aids)
+    note(student=st, assignment=t["assignment"], task_slot=t.get("slot"), sandbox=t.get("sandbox"),
+         feedback=t.get("feedback"), assignments=aids)
     if "crash" in st:
         os._exit(1)
     if "once" in st and not os.path.exists(os.path.join(out, "crashed-" + st)):
