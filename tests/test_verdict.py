@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from autograder import kit
+from autograder import kit, verdict
 from autograder.verdict import judge, perturbed, reports
 
 CELL = (
@@ -66,6 +66,7 @@ def test_while_working_a_check_asserts_and_a_passing_cell_says_so(capsys):
 def test_when_graded_a_check_reports_and_never_raises(monkeypatch, capsys):
     graded = _grading_kit(monkeypatch)
     assert graded.GRADING and graded.torch is None
+    assert graded.REPORT == verdict.REPORT, "the grader reads what the notebook's checks print"
     found = _observe(graded, capsys, lambda c: (c.close(3.0, 999.0, "m"), c.true(False, "t"), c.close("x", 1, "n")))
     assert [(r["kind"], r["value"]) for r in found] == [
         ("close", 3.0),
