@@ -1,9 +1,11 @@
 """Where things live, and the nbgrader configuration every command shares."""
 
+import hashlib
 import os
 import re
 import shutil
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,9 @@ def nbgrader_config(course_root: str | Path, cell_timeout: float = DEFAULT_LIMIT
     c.CourseDirectory.course_id = "micrograd"
     c.CourseDirectory.db_url = f"sqlite:///{Path(course_root) / 'gradebook.db'}"
     # Our executor replaces nbgrader's Execute: a sandboxed kernel, verdicts judged outside it.
+    # nbgrader's default list ends with a second CheckCellMetadata; the sanitizing step already
+    # checked the metadata, and the steps after it only remove metadata that is not nbgrader's,
+    # so that second check (a tenth of nbgrader's time on a notebook) is left out.
     c.Autograde.autograde_preprocessors = [
         "autograder.execute.GradedExecute",
         "nbgrader.preprocessors.IgnorePattern",
@@ -80,7 +85,6 @@ def nbgrader_config(course_root: str | Path, cell_timeout: float = DEFAULT_LIMIT
         "nbgrader.preprocessors.LimitOutput",
         "nbgrader.preprocessors.SaveAutoGrades",
         "nbgrader.preprocessors.AssignLatePenalties",
-        "nbgrader.preprocessors.CheckCellMetadata",
     ]
     # A deleted test cell is put back and run instead of silently leaving its grade empty.
     c.OverwriteCells.add_missing_cells = True
@@ -106,21 +110,47 @@ def _put_venv_on_path():
         os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
 
 
-def fresh_course(course_root: str | Path, assignment_ids: list[str]) -> Any:
-    """A new nbgrader course folder with the given assignments generated into its gradebook."""
+def fresh_course(course_root: str | Path, assignment_ids: list[str], reuse: bool = False) -> Any:
+    """A new nbgrader course folder with the given assignments generated into its gradebook. With
+    `reuse`, a copy of the one nbgrader built earlier from the same source notebooks (building
+    takes nbgrader seconds, which every grading worker would otherwise pay)."""
     # nbgrader ships no type hints
     from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
     from nbgrader.coursedir import CourseDirectory  # type: ignore[import-untyped]
 
     course_root = Path(course_root)
-    for aid in assignment_ids:
-        dest = course_root / "source" / aid
-        dest.mkdir(parents=True)
-        shutil.copy(SOLUTIONS / f"{aid}.ipynb", dest / f"{aid}.ipynb")
+    if reuse:
+        shutil.copytree(_course_template(assignment_ids), course_root, dirs_exist_ok=True)
+    else:
+        for aid in assignment_ids:
+            dest = course_root / "source" / aid
+            dest.mkdir(parents=True)
+            shutil.copy(SOLUTIONS / f"{aid}.ipynb", dest / f"{aid}.ipynb")
     config = nbgrader_config(course_root)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    for aid in assignment_ids:
-        result = api.generate_assignment(aid, force=True, create=True)
-        if not result["success"]:
-            raise RuntimeError(f"nbgrader generate_assignment {aid} failed:\n{result['log']}\n{result['error']}")
+    if not reuse:
+        for aid in assignment_ids:
+            result = api.generate_assignment(aid, force=True, create=True)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment {aid} failed:\n{result['log']}\n{result['error']}")
     return api
+
+
+def _course_template(assignment_ids: list[str]) -> Path:
+    """WORK/courses/DIGEST: a course folder built once for these assignments, named by what it
+    is built from (their source notebooks, this configuration, nbgrader's version)."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(version("nbgrader").encode() + Path(__file__).read_bytes())
+    for aid in assignment_ids:
+        digest.update(aid.encode() + (SOLUTIONS / f"{aid}.ipynb").read_bytes())
+    template = WORK / "courses" / digest.hexdigest()[:20]
+    if not template.exists():
+        template.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix="building-", dir=template.parent))
+        fresh_course(building, assignment_ids)
+        try:
+            building.rename(template)  # atomic: a worker never copies half a course
+        except OSError:  # another worker built it first
+            shutil.rmtree(building, ignore_errors=True)
+    return template

@@ -14,9 +14,11 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from jupyter_client.manager import KernelManager
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
@@ -27,8 +29,9 @@ from autograder.course import ENGINE_FILE, SOLUTIONS, WORK, limits
 from autograder.engine import reference_engine
 from autograder.verdict import error_name, judge, perturbed, reports
 
-# Set once per worker process by the worker: which sandbox uid it owns, whether to sandbox.
-settings = {"slot": 0, "sandboxed": True}
+# Set once per worker process by the worker: which sandbox uid it owns, whether to sandbox, and
+# whether to keep a started kernel ready for its next notebook (only a worker, which discards it).
+settings = {"slot": 0, "sandboxed": True, "spare": False}
 # Why the last notebook was stopped (time, memory...), for the worker's result row.
 last_stop: dict[str, str | None] = {"reason": None}
 
@@ -65,17 +68,16 @@ def _run_once(nb, aid):
     lim = limits(aid)
     env = {"MICROGRAD_GRADING": "1"}
     if settings["sandboxed"]:
-        from autograder.sandbox import Limits, Sandbox
+        from autograder.sandbox import Limits
 
-        box = Sandbox(
-            files,
-            Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
-            slot=settings["slot"],
-            env=env,
-        )
+        wanted = (files, Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])), env)
+        box, km = _take_spare(wanted)
         with box:
-            reason = _execute(run, box.kernel_manager(), lim, box.close, None, {})
-            return run, (f"stopped: {box.stop_reason()}" if box.stop_reason() else reason)
+            reason = _execute(run, km, lim, box.close, None, {})
+            why = box.stop_reason()
+        if settings["spare"]:
+            _start_spare(wanted)
+        return run, (f"stopped: {why}" if why else reason)
     WORK.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="unsandboxed-", dir=WORK) as tmp:
         for name, path in files.items():
@@ -87,6 +89,49 @@ def _run_once(nb, aid):
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
         return run, reason
+
+
+# A sandbox with its kernel already started, for the next notebook: it boots while nbgrader
+# records this one. Made fresh after each notebook and used once; nothing runs in it before.
+_spare: dict[str, Any] = {}
+
+
+def _take_spare(wanted: tuple) -> tuple[Any, KernelManager]:
+    """(sandbox, kernel manager) for a notebook that needs `wanted` (files, limits, env): the
+    spare if it was made for exactly that and this slot, else a new one whose kernel nbclient starts."""
+    from autograder.sandbox import Sandbox
+
+    spare = _spare.pop("box", None)
+    if spare is not None:
+        if spare[0] == (wanted, settings["slot"]) and run_sync(spare[2].is_alive)():
+            return spare[1], spare[2]
+        spare[1].close()
+    files, lim, env = wanted
+    box = Sandbox(files, lim, slot=settings["slot"], env=env)
+    return box, box.kernel_manager()
+
+
+def _start_spare(wanted: tuple) -> None:
+    """Make the next notebook's sandbox and start its kernel now."""
+    from autograder.sandbox import Sandbox
+
+    discard_spare()
+    files, lim, env = wanted
+    box = Sandbox(files, lim, slot=settings["slot"], env=env)
+    try:
+        km = box.kernel_manager()
+        run_sync(km.start_kernel)()  # type: ignore[arg-type]  # an AsyncKernelManager: a coroutine
+    except Exception:  # the next notebook then starts its own kernel, as without a spare
+        box.close()
+        return
+    _spare["box"] = ((wanted, settings["slot"]), box, km)
+
+
+def discard_spare() -> None:
+    """Close the spare sandbox, if any (its kernel never ran a cell)."""
+    spare = _spare.pop("box", None)
+    if spare is not None:
+        spare[1].close()
 
 
 def _execute(run, km, lim, kill, cwd, env):

@@ -73,13 +73,12 @@ def grade_tasks(
     """Grade tasks, taken one at a time from `tasks` (a list, or an iterator that waits for the
     next), in one course folder made for `aids` (by default the tasks' assignments); yield one
     Result per task. `ready()` is called once the course folder is built."""
-    WORK.mkdir(exist_ok=True)
-    course = Path(tempfile.mkdtemp(prefix="worker-", dir=WORK))
+    course = Path(tempfile.mkdtemp(prefix="worker-", dir=_scratch()))
     try:
         if aids is None:
             tasks = list(tasks)
             aids = sorted({t.assignment for t in tasks})
-        fresh_course(course, aids)
+        fresh_course(course, aids, reuse=True)
         apis = {aid: _api(course, aid) for aid in aids}
         by_hand = {aid: _hand_graded_cells(course, aid) for aid in aids}
         if ready:
@@ -97,9 +96,23 @@ def grade_tasks(
             )
             result.manual = sorted(by_hand[t.assignment] | manual)
             result.awaiting = sorted(awaiting)
+            for step in ("submitted", "autograded", "feedback"):  # what the result holds; memory is bounded
+                shutil.rmtree(course / step / t.student / t.assignment, ignore_errors=True)
             yield result
     finally:
+        execute.discard_spare()
         shutil.rmtree(course, ignore_errors=True)
+
+
+def _scratch() -> Path:
+    """Where a worker's course folder goes: memory (/dev/shm) where there is some. nbgrader commits
+    to its gradebook several times a notebook, each commit waits for the disk, and two workers'
+    waits queue behind each other; the folder is thrown away at the end anyway."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    WORK.mkdir(exist_ok=True)
+    return WORK
 
 
 def _api(course: Path, aid: str) -> NbGraderAPI:
@@ -156,7 +169,7 @@ def grade_one(course: Path, api: NbGraderAPI, task: Task, out: Path) -> Result:
 def _autograde(api: NbGraderAPI, task: Task) -> str | None:
     """Run nbgrader's autograde on the submitted notebook; why it failed, or None."""
     lim = limits(task.assignment)
-    execute.settings.update(slot=task.slot, sandboxed=task.sandbox)
+    execute.settings.update(slot=task.slot, sandboxed=task.sandbox, spare=True)
     execute.last_stop["reason"] = None
     # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
     # A process's RSS counts shared library pages that its cgroup does not, so with a sandbox the

@@ -725,3 +725,41 @@ def test_without_bwrap_or_root_there_is_no_level(fresh_answers, monkeypatch):
     assert "root" in sandbox.unavailable("uid")
     with pytest.raises(ValueError, match="root"):
         Sandbox({}, Limits(), level="uid")
+
+
+def test_the_next_kernel_starts_ahead_in_a_fresh_sandbox(monkeypatch):
+    """A worker starts the next notebook's kernel while nbgrader records the last one. That kernel
+    lives in a new sandbox, is the one the next notebook runs in, and sees nothing the last left."""
+    from autograder import execute
+
+    monkeypatch.setitem(execute.settings, "spare", True)
+    aid = "01_numerical_gradients"
+    plant = textwrap.dedent(
+        """
+        import builtins, os
+        os.environ["PLANTED"] = "1"
+        builtins.planted = True
+        for d in (os.path.expanduser("~"), "/tmp", "."):
+            open(os.path.join(d, "planted"), "w").write("x")
+        """
+    )
+    look = textwrap.dedent(
+        """
+        import builtins, os
+        left = [d for d in (os.path.expanduser("~"), "/tmp", ".") if os.path.exists(os.path.join(d, "planted"))]
+        print("left:", left, "PLANTED" in os.environ, hasattr(builtins, "planted"))
+        """
+    )
+    try:
+        _, reason = execute.run_graded(new_notebook(cells=[new_code_cell(plant)]), aid)
+        assert reason is None
+        ahead = execute._spare["box"][1]
+        assert not ahead._closed.is_set() and ahead._launched, "a started kernel waits for the next notebook"
+        run, reason = execute.run_graded(new_notebook(cells=[new_code_cell(look)]), aid)
+        assert reason is None
+        assert run.cells[0].outputs[0]["text"].strip() == "left: [] False False"
+        assert ahead._closed.is_set(), "the kernel started ahead ran that notebook, and went with it"
+        assert execute._spare["box"][1] is not ahead, "each notebook's kernel is used once"
+    finally:
+        execute.discard_spare()
+    assert "box" not in execute._spare
