@@ -1,95 +1,331 @@
 """Speed goals, measured in one run on this machine (`make bench`); never a timed unit test.
 
-Prints:
-- the run time of every lesson and every solution notebook (goals: lessons and exercises
-  <= 20 s, the capstone <= 30 s);
-- grading time per notebook against plain nbclient execution of the same notebook (goal <= 1.3x);
-- throughput for a synthetic cohort (default 60 students x every exercise) at --jobs 1 and 2,
-  and the projection for 300 students (goal < 30 minutes on 2 cores), the capstone on its own.
+One cohort (default 20 students x the 6 exercises, and the capstone for the same students),
+mixing reference answers, untouched stubs and catalogued bugs, with names that interleave them,
+is graded three ways:
+
+1. plain `nbgrader autograde`, nbgrader's own command with its own configuration, on the same
+   submissions: the baseline;
+2. plain nbclient execution of each notebook in its graded form (hidden tests and locked cells
+   restored), in the grader's sandbox, one after the other: the cost of running the code at all;
+3. `python -m autograder grade` at --jobs 1 and --jobs 2 (no feedback pages), then a few
+   notebooks again with --feedback, for the price of a page.
+
+Goals: 300 students x 6 exercises in under 30 minutes at --jobs 2, and the capstone for 300 in
+under 30 minutes, both projected from the measured cohort; a speed-up of at least 1.8x from
+--jobs 1 to --jobs 2 on the exercises; grading at most 1.3x plain execution; at --jobs 2 at most
+half the time of plain `nbgrader autograde`; each worker (with its kernel) under 1.5 GB.
 """
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
+import psutil
 
 from autograder import grade, notebooks, samples
-from autograder.course import LESSONS, SOLUTIONS, assignments
+from autograder.bugs import BUGS
+from autograder.course import ENGINE_FILE, LESSONS, SOLUTIONS, assignments, limits
 from autograder.engine import reference_engine
 from autograder.lessons import run_alone
+from autograder.sandbox import Limits, Sandbox
+
+GB = 2**30
 
 
-def timed(fn, *args):
+def timed(fn, *args, **kw):
     start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
+    value = fn(*args, **kw)
+    return time.perf_counter() - start, value
 
 
-def plain_execution(aid, notebook):
-    """Seconds to execute a notebook dict with nbclient, the reference engine beside it."""
-    with tempfile.TemporaryDirectory() as tmp:
+# -- the cohort --------------------------------------------------------------------------------
+
+
+def write_cohort(root: Path, students: int, aids: list[str]) -> list[tuple[str, str, str]]:
+    """root/sNNN/AID.ipynb for every student and assignment: a reference, a stub or a catalogued
+    bug, in turn by student number, so that sorted names interleave them. Returns (student, aid, kind)."""
+    made = []
+    for aid in aids:
+        bugs = [name for name, b in BUGS.items() if b.assignment == aid]
+        for k in range(students):
+            kind = ("reference", "stub", "bug")[k % 3]
+            if kind == "bug" and bugs:
+                bug = bugs[(k // 3) % len(bugs)]
+                nb, kind = samples.filled(aid, bug), f"bug {bug}"
+            else:
+                nb = samples.stub(aid) if kind == "stub" else samples.filled(aid)
+            path = root / f"s{k:03d}" / f"{aid}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(nb))
+            made.append((f"s{k:03d}", aid, kind))
+    return made
+
+
+def graded_form(path: Path, aid: str) -> nbformat.NotebookNode:
+    """The submission as nbgrader runs it: test cells and locked cells restored from the source."""
+    nb = nbformat.reads(path.read_text(), as_version=4)
+    source = {notebooks.grade_id(c): c for c in notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells}
+    for cell in nb.cells:
+        ref = source.get(notebooks.grade_id(cell))
+        if ref is not None and (notebooks.is_test(ref) or ref.metadata.get("nbgrader", {}).get("locked")):
+            cell.source = ref.source
+    return nb
+
+
+# -- 2. plain execution, with a breakdown ------------------------------------------------------
+
+
+def _stamp(cell, key):
+    return datetime.fromisoformat(cell.metadata.execution[key].replace("Z", "+00:00")).timestamp()
+
+
+def plain_run(path: Path, aid: str) -> dict[str, float]:
+    """Execute the graded form of one submission in a sandbox, as grading does, with plain
+    nbclient; return where its seconds went."""
+    nb = graded_form(path, aid)
+    engine = reference_engine(aid)
+    lim = limits(aid)
+    box = Sandbox(
+        {ENGINE_FILE: engine} if engine else {},
+        Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
+        env={"MICROGRAD_GRADING": "1"},
+    )
+    start = time.time()
+    with box:
+        client = notebooks.client(nb, None, lim["cell_timeout"], box.kernel_manager(), allow_errors=True)
+        client.record_timing = True
+        client.execute()
+    total = time.time() - start
+    parts = defaultdict(float)
+    ran = [c for c in nb.cells if c.cell_type == "code" and "iopub.execute_input" in c.metadata.get("execution", {})]
+    first_graded = next((i for i, c in enumerate(ran) if notebooks.is_graded(c)), len(ran))
+    for i, cell in enumerate(ran):
+        seconds = _stamp(cell, "shell.execute_reply") - _stamp(cell, "iopub.execute_input")
+        if notebooks.is_test(cell):
+            parts["test cells"] += seconds
+        elif notebooks.is_answer(cell):
+            parts["student's cells"] += seconds
+        elif i < first_graded:
+            parts["setup, imports"] += seconds
+        else:
+            parts["given cells"] += seconds
+    parts["kernel start"] = (_stamp(ran[0], "iopub.execute_input") - start) if ran else total
+    parts["other (messages, shutdown)"] = total - sum(parts.values())
+    parts["total"] = total
+    return parts
+
+
+# -- 1. the baseline: nbgrader's own command ---------------------------------------------------
+
+
+def nbgrader_autograde(root: Path, cohort_dir: Path, aids: list[str]) -> dict[str, float]:
+    """Seconds of `nbgrader autograde AID` per assignment, in a plain nbgrader course (nbgrader's
+    own Execute preprocessor, no sandbox, no feedback) holding the cohort's submissions."""
+    course = root / "nbgrader-course"
+    (course / "nbgrader_config.py").parent.mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text(
+        'c = get_config()\nc.CourseDirectory.course_id = "micrograd"\nc.CourseDirectory.root = "."\n'
+    )
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    seconds = {}
+    for aid in aids:
+        src = course / "source" / aid
+        src.mkdir(parents=True)
+        shutil.copy(SOLUTIONS / f"{aid}.ipynb", src)
         engine = reference_engine(aid)
         if engine:
-            shutil.copy(engine, tmp)
-        return timed(notebooks.run, nbformat.reads(json.dumps(notebook), as_version=4), tmp, 600)
+            shutil.copy(engine, src / ENGINE_FILE)
+        subprocess.run(
+            [*nbgrader, "generate_assignment", aid, "--force"], cwd=course, env=env, check=True, capture_output=True
+        )
+        for path in sorted(cohort_dir.glob(f"*/{aid}.ipynb")):
+            dest = course / "submitted" / path.parent.name / aid / path.name
+            dest.parent.mkdir(parents=True)
+            shutil.copy(path, dest)
+        seconds[aid], done = timed(
+            subprocess.run,
+            [*nbgrader, "autograde", aid, "--force"],
+            cwd=course,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            print(f"  (nbgrader autograde {aid} exited {done.returncode}: {done.stderr.strip().splitlines()[-1:]})")
+    return seconds
 
 
-def cohort(root, students, aids):
-    for k in range(students):
+# -- 3. our grader -----------------------------------------------------------------------------
+
+
+class PeakMemory:
+    """The largest RSS seen of each direct child (a worker) together with its descendants (its
+    kernel), sampled every 0.1 s."""
+
+    def __init__(self):
+        self.peak: dict[int, float] = defaultdict(float)
+        self._done = threading.Event()
+
+    def __enter__(self):
+        threading.Thread(target=self._watch, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+
+    def _watch(self):
+        me = psutil.Process()
+        while not self._done.wait(0.1):
+            for worker in me.children():
+                try:
+                    tree = [worker, *worker.children(recursive=True)]
+                    rss = sum(p.memory_info().rss for p in tree)
+                except psutil.Error:
+                    continue
+                self.peak[worker.pid] = max(self.peak[worker.pid], rss)
+
+
+def grade_cohort(cohort_dir: Path, aids: list[str], out: Path, jobs: int, feedback=False):
+    subs = [s for s in grade.find_submissions([cohort_dir]) if s.path.stem in aids]
+    with PeakMemory() as memory:
+        seconds, graded = timed(grade.grade, subs, out, jobs, force=True, feedback=feedback)
+    errors = [s for s in graded if s.state.value == "error"]
+    if errors:
+        print(f"  ({len(errors)} errors, e.g. {errors[0].student} {errors[0].assignment}: {errors[0].reason})")
+    return seconds, graded, max(memory.peak.values(), default=0)
+
+
+# -- the report --------------------------------------------------------------------------------
+
+PARTS = ["kernel start", "setup, imports", "student's cells", "given cells", "test cells", "other (messages, shutdown)"]
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def feedback_price(cohort_dir: Path, root: Path, aids: list[str], students: int) -> float:
+    """Seconds a feedback page adds to a notebook: a few notebooks graded with and without."""
+    sample = root / "sample"
+    for aid in aids:
+        for k in range(students):
+            dest = sample / f"s{k:03d}" / f"{aid}.ipynb"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(cohort_dir / f"s{k:03d}" / f"{aid}.ipynb", dest)
+    without, *_ = grade_cohort(sample, aids, root / "out-sample", 1)
+    with_pages, *_ = grade_cohort(sample, aids, root / "out-sample-feedback", 1, feedback=True)
+    return (with_pages - without) / (students * len(aids))
+
+
+def report_notebooks(groups, plain, base, ours, page):
+    """One row per assignment: where plain execution spends its seconds, and what grading adds."""
+    print("\nper notebook, seconds (plain execution in the sandbox, then what grading adds)")
+    head = "".join(f"{p.split(',')[0].split(' (')[0][:10]:>11}" for p in PARTS)
+    print(f"  {'notebook':<22}{head}{'plain':>8}{'autograde':>10}{'graded':>8}{'ratio':>7}{'nbgrader':>9}")
+    for label, aids in groups.items():
+        wall1, graded_subs, _ = ours[label, 1]
+        autograde = defaultdict(list)  # seconds of nbgrader's autograde call, from the --jobs 1 run
+        for s in graded_subs:
+            if s.result is not None and s.result.seconds:
+                autograde[s.assignment].append(s.result.seconds)
+        count = sum(len(plain[a]) for a in aids)
+        rest = (wall1 - sum(sum(autograde[a]) for a in aids)) / count  # start-up, intake, results
         for aid in aids:
-            path = root / f"student{k:03d}" / f"{aid}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(samples.filled(aid)))
+            runs = plain[aid]
+            mean = {p: sum(r[p] for r in runs) / len(runs) for p in [*PARTS, "total"]}
+            auto = sum(autograde[aid]) / max(1, len(autograde[aid]))
+            cols = "".join(f"{mean[p]:11.2f}" for p in PARTS)
+            print(
+                f"  {aid:<22}{cols}{mean['total']:8.2f}{auto:10.2f}{auto + rest:8.2f}"
+                f"{(auto + rest) / mean['total']:6.2f}x{base[aid] / len(runs):9.2f}"
+            )
+    print("  autograde: nbgrader's autograde of one notebook (its database work and the verdicts included);")
+    print("  graded: that plus each notebook's share of the rest (workers' start-up, intake, results);")
+    print("  nbgrader: plain `nbgrader autograde`, per notebook.")
+    print(f"  a feedback page, on request (--feedback): +{page:.2f} s a notebook")
+
+
+def report_cohort(groups, plain, base, ours, students):
+    print("\nthe cohort")
+    for label, aids in groups.items():
+        total_plain = sum(r["total"] for a in aids for r in plain[a])
+        total_base = sum(base[a] for a in aids)
+        (w1, _, m1), (w2, _, m2) = ours[label, 1], ours[label, 2]
+        print(
+            f"  {label} ({students * len(aids)} notebooks): nbgrader autograde {total_base:6.1f} s, "
+            f"plain execution {total_plain:6.1f} s, grade --jobs 1 {w1:6.1f} s, --jobs 2 {w2:6.1f} s"
+        )
+        ratio = w1 / total_plain
+        print(f"    --jobs 1 / plain execution: {ratio:.2f}x (goal <= 1.3x: {verdict(ratio <= 1.3)})")
+        goal = f" (goal >= 1.8x: {verdict(w1 / w2 >= 1.8)})" if label == "exercises" else ""
+        print(f"    speed-up --jobs 1 -> 2: {w1 / w2:.2f}x{goal}")
+        print(
+            f"    nbgrader autograde / --jobs 2: {total_base / w2:.2f}x (goal >= 2x: {verdict(total_base / w2 >= 2)})"
+        )
+        projected = 300 * w2 / students / 60
+        print(
+            f"    projected, 300 students at --jobs 2: {projected:.1f} min (goal < 30 min: {verdict(projected < 30)})"
+        )
+        print(
+            f"    peak memory of a worker with its kernels: --jobs 1 {m1 / GB:.2f} GB, --jobs 2 {m2 / GB:.2f} GB "
+            f"(goal < 1.5 GB: {verdict(max(m1, m2) < 1.5 * GB)})"
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--students", type=int, default=60)
+    parser.add_argument("--students", type=int, default=20, help="students in the cohort (default 20)")
+    parser.add_argument("--no-lessons", action="store_true", help="skip timing the lessons")
     args = parser.parse_args()
-    exercises = [a for a in assignments() if "capstone" not in a]
-    capstones = [a for a in assignments() if "capstone" in a]
+    n = args.students
+    groups = {
+        "exercises": [a for a in assignments() if "capstone" not in a],
+        "capstone": [a for a in assignments() if "capstone" in a],
+    }
+    every = [a for aids in groups.values() for a in aids]
+    if not args.no_lessons:
+        print("lessons, run alone as in Colab (goal <= 20 s each)")
+        for lesson in sorted(LESSONS.glob("*.ipynb")):
+            print(f"  {lesson.name:<34} {timed(run_alone, lesson)[0]:6.1f} s")
 
-    print("notebook run times (goal: lessons and exercises <= 20 s, capstone <= 30 s)")
-    for lesson in sorted(LESSONS.glob("*.ipynb")):
-        print(f"  {lesson.name:<32} {timed(run_alone, lesson):6.1f} s")
-    plain = {}
-    for aid in assignments():
-        plain[aid] = plain_execution(aid, notebooks.read(SOLUTIONS / f"{aid}.ipynb"))
-        print(f"  {aid + '.ipynb (solution)':<32} {plain[aid]:6.1f} s")
-
-    print("\ngrading vs plain execution, per notebook (goal <= 1.3x)")
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        cohort(root / "in", 4, assignments())
-        for aid in assignments():
-            subs = [s for s in grade.find_submissions([root / "in"]) if s.path.stem == aid]
-            seconds = timed(grade.grade, subs, root / f"out-{aid}")
-            per_notebook = seconds / len(subs)
-            filled = plain_execution(aid, samples.filled(aid))
-            print(
-                f"  {aid:<24} graded {per_notebook:5.2f} s/notebook, executed {filled:5.2f} s: "
-                f"{per_notebook / filled:4.2f}x (batch of 4, start-up included)"
-            )
-
-    for label, aids in (("exercises", exercises), ("capstone", capstones)):
-        if not aids:
-            continue
-        n = args.students if label == "exercises" else max(4, args.students // 10)
-        print(f"\ncohort of {n} students x {len(aids)} {label}")
-        rate = {}
-        for jobs in (1, 2):
-            with tempfile.TemporaryDirectory() as tmp:
-                root = Path(tmp)
-                cohort(root / "in", n, aids)
-                seconds = timed(grade.grade, grade.find_submissions([root / "in"]), root / "out", jobs)
-            rate[jobs] = seconds / (n * len(aids))
-            print(f"  --jobs {jobs}: {seconds:6.1f} s, {rate[jobs]:5.2f} s/notebook")
-        print(f"  speed-up at --jobs 2: {rate[1] / rate[2]:.2f}x")
-        print(f"  projected 300 students x {len(aids)} {label} at --jobs 2: {300 * len(aids) * rate[2] / 60:.1f} min")
+    root = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        cohort_dir = root / "cohort"
+        made = write_cohort(cohort_dir, n, every)
+        kinds = Counter(kind.split()[0] for _, _, kind in made)
+        print(
+            f"\ncohort: {n} students x {len(groups['exercises'])} exercises + the capstone = {len(made)} notebooks "
+            f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}), names interleaving them"
+        )
+        print("\n1. plain `nbgrader autograde` (its own configuration, no sandbox)...", flush=True)
+        base = nbgrader_autograde(root, cohort_dir, every)
+        print("2. plain nbclient execution of the graded form, in the sandbox...", flush=True)
+        plain = defaultdict(list)
+        for student, aid, _ in made:
+            plain[aid].append(plain_run(cohort_dir / student / f"{aid}.ipynb", aid))
+        print("3. python -m autograder grade...", flush=True)
+        ours = {
+            (label, jobs): grade_cohort(cohort_dir, aids, root / f"out-{label}-{jobs}", jobs)
+            for label, aids in groups.items()
+            for jobs in (1, 2)
+        }
+        page = feedback_price(cohort_dir, root, every, min(n, 3))
+        report_notebooks(groups, plain, base, ours, page)
+        report_cohort(groups, plain, base, ours, n)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
