@@ -549,6 +549,18 @@ def _dead(p: psutil.Process) -> bool:
         return True
 
 
+# What `python -m ipykernel_launcher` does (the cwd off sys.path, then the kernel app), without the
+# debugger: ipykernel imports debugpy, a fifth of a kernel's start-up CPU, only to offer Jupyter's
+# debugger, which a graded notebook never uses.
+_LAUNCH = (
+    "import sys\n"
+    "if sys.path[0] == '':\n    del sys.path[0]\n"
+    "sys.modules['debugpy'] = None\n"
+    "from ipykernel import kernelapp\n"
+    "kernelapp.launch_new_instance()"
+)
+
+
 class _SandboxKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel process is launched through its Sandbox."""
 
@@ -556,7 +568,7 @@ class _SandboxKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         # Always the grader's own interpreter: only its install and venv are bound inside.
-        return [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
+        return [sys.executable, "-c", _LAUNCH, "-f", self.connection_file, *(extra_arguments or [])]
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
@@ -665,7 +677,7 @@ class Sandbox:
 
     def kernel_manager(self) -> KernelManager:
         """A KernelManager for nbclient: NotebookClient(nb, km=sandbox.kernel_manager(), ...). It
-        starts `python -m ipykernel_launcher -f CONNECTION_FILE` inside the sandbox, with transport
+        starts an IPython kernel (`_LAUNCH`, `-f CONNECTION_FILE`) inside the sandbox, with transport
         'ipc' (Unix sockets) in a private connection folder that only this sandbox and the grader see.
 
         It is an AsyncKernelManager (a KernelManager subclass), because nbclient drives its client
