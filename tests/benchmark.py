@@ -232,7 +232,7 @@ def feedback_price(cohort_dir: Path, root: Path, aids: list[str], students: int)
 def report_notebooks(groups, plain, base, ours, page):
     """One row per assignment: where plain execution spends its seconds, and what grading adds."""
     print("\nper notebook, seconds (plain execution in the sandbox, then what grading adds)")
-    head = "".join(f"{p.split(',')[0].split(' (')[0][:10]:>11}" for p in PARTS)
+    head = "".join(f"{h:>11}" for h in ("kernel", "setup", "student", "given", "tests", "other"))
     print(f"  {'notebook':<22}{head}{'plain':>8}{'autograde':>10}{'graded':>8}{'ratio':>7}{'nbgrader':>9}")
     for label, aids in groups.items():
         wall1, graded_subs, _ = ours[label, 1]
