@@ -110,29 +110,33 @@ def _put_venv_on_path():
         os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
 
 
-def fresh_course(course_root: str | Path, assignment_ids: list[str], reuse: bool = False) -> Any:
-    """A new nbgrader course folder with the given assignments generated into its gradebook. With
-    `reuse`, a copy of the one nbgrader built earlier from the same source notebooks (building
-    takes nbgrader seconds, which every grading worker would otherwise pay)."""
+def nbgrader_api(course_root: str | Path, cell_timeout: float = DEFAULT_LIMITS["cell_timeout"]) -> Any:
+    """nbgrader's API on a course folder of our own, configured by `nbgrader_config`."""
     # nbgrader ships no type hints
     from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
     from nbgrader.coursedir import CourseDirectory  # type: ignore[import-untyped]
 
+    config = nbgrader_config(course_root, cell_timeout)
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def fresh_course(course_root: str | Path, assignment_ids: list[str], reuse: bool = False) -> Any:
+    """A new nbgrader course folder with the given assignments generated into its gradebook; returns
+    `nbgrader_api` on it. With `reuse`, a copy of the one nbgrader built earlier from the same
+    source notebooks (building takes nbgrader seconds, which every grading worker would otherwise pay)."""
     course_root = Path(course_root)
     if reuse:
         shutil.copytree(_course_template(assignment_ids), course_root, dirs_exist_ok=True)
-    else:
-        for aid in assignment_ids:
-            dest = course_root / "source" / aid
-            dest.mkdir(parents=True)
-            shutil.copy(SOLUTIONS / f"{aid}.ipynb", dest / f"{aid}.ipynb")
-    config = nbgrader_config(course_root)
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    if not reuse:
-        for aid in assignment_ids:
-            result = api.generate_assignment(aid, force=True, create=True)
-            if not result["success"]:
-                raise RuntimeError(f"nbgrader generate_assignment {aid} failed:\n{result['log']}\n{result['error']}")
+        return nbgrader_api(course_root)
+    for aid in assignment_ids:
+        dest = course_root / "source" / aid
+        dest.mkdir(parents=True)
+        shutil.copy(SOLUTIONS / f"{aid}.ipynb", dest / f"{aid}.ipynb")
+    api = nbgrader_api(course_root)
+    for aid in assignment_ids:
+        result = api.generate_assignment(aid, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader generate_assignment {aid} failed:\n{result['log']}\n{result['error']}")
     return api
 
 

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nbformat
 from jupyter_client.manager import KernelManager
@@ -63,14 +63,10 @@ def _run_once(nb, aid):
             cell.outputs, cell.execution_count = [], None
             if notebooks.is_test(cell):
                 cell.source = perturbed(cell.source, f"{salt}:{cell.metadata.nbgrader.grade_id}")
-    engine = reference_engine(aid)
-    files = {ENGINE_FILE: engine} if engine else {}
     lim = limits(aid)
-    env = {"MICROGRAD_GRADING": "1"}
+    wanted = sandbox_inputs(aid)
+    files, _, env = wanted
     if settings["sandboxed"]:
-        from autograder.sandbox import Limits
-
-        wanted = (files, Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])), env)
         box, km = _take_spare(wanted)
         with box:
             reason = _execute(run, km, lim, box.close, None, {})
@@ -91,47 +87,71 @@ def _run_once(nb, aid):
         return run, reason
 
 
+def sandbox_inputs(aid: str) -> tuple[dict[str, Path], Any, dict[str, str]]:
+    """(files, limits, env) of a graded run of `aid`, as `Sandbox` takes them: the reference
+    engine beside the notebook, the assignment's memory and CPU limits, grading mode."""
+    from autograder.sandbox import Limits
+
+    engine = reference_engine(aid)
+    lim = limits(aid)
+    return (
+        {ENGINE_FILE: engine} if engine else {},
+        Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
+        {"MICROGRAD_GRADING": "1"},
+    )
+
+
+class _Spare(NamedTuple):
+    made_for: tuple  # (sandbox_inputs, slot)
+    box: Any  # a Sandbox
+    km: KernelManager  # its kernel, started
+
+
 # A sandbox with its kernel already started, for the next notebook: it boots while nbgrader
 # records this one. Made fresh after each notebook and used once; nothing runs in it before.
-_spare: dict[str, Any] = {}
+_spare: _Spare | None = None
+
+
+def _new_box(wanted: tuple) -> Any:
+    from autograder.sandbox import Sandbox
+
+    files, lim, env = wanted
+    return Sandbox(files, lim, slot=settings["slot"], env=env)
 
 
 def _take_spare(wanted: tuple) -> tuple[Any, KernelManager]:
-    """(sandbox, kernel manager) for a notebook that needs `wanted` (files, limits, env): the
+    """(sandbox, kernel manager) for a notebook that needs `wanted` (`sandbox_inputs`): the
     spare if it was made for exactly that and this slot, else a new one whose kernel nbclient starts."""
-    from autograder.sandbox import Sandbox
-
-    spare = _spare.pop("box", None)
+    global _spare
+    spare, _spare = _spare, None
     if spare is not None:
-        if spare[0] == (wanted, settings["slot"]) and run_sync(spare[2].is_alive)():
-            return spare[1], spare[2]
-        spare[1].close()
-    files, lim, env = wanted
-    box = Sandbox(files, lim, slot=settings["slot"], env=env)
+        if spare.made_for == (wanted, settings["slot"]) and run_sync(spare.km.is_alive)():  # type: ignore[arg-type]  # an AsyncKernelManager
+            return spare.box, spare.km
+        spare.box.close()
+    box = _new_box(wanted)
     return box, box.kernel_manager()
 
 
 def _start_spare(wanted: tuple) -> None:
     """Make the next notebook's sandbox and start its kernel now."""
-    from autograder.sandbox import Sandbox
-
+    global _spare
     discard_spare()
-    files, lim, env = wanted
-    box = Sandbox(files, lim, slot=settings["slot"], env=env)
+    box = _new_box(wanted)
     try:
         km = box.kernel_manager()
         run_sync(km.start_kernel)()  # type: ignore[arg-type]  # an AsyncKernelManager: a coroutine
     except Exception:  # the next notebook then starts its own kernel, as without a spare
         box.close()
         return
-    _spare["box"] = ((wanted, settings["slot"]), box, km)
+    _spare = _Spare((wanted, settings["slot"]), box, km)
 
 
 def discard_spare() -> None:
     """Close the spare sandbox, if any (its kernel never ran a cell)."""
-    spare = _spare.pop("box", None)
+    global _spare
+    spare, _spare = _spare, None
     if spare is not None:
-        spare[1].close()
+        spare.box.close()
 
 
 def _execute(run, km, lim, kill, cwd, env):

@@ -23,10 +23,9 @@ import nbformat
 import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
 from nbgrader.api import Gradebook, MissingEntry  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
-from nbgrader.coursedir import CourseDirectory  # type: ignore[import-untyped]
 
 from autograder import execute
-from autograder.course import WORK, fresh_course, limits, nbgrader_config
+from autograder.course import WORK, fresh_course, limits, nbgrader_api
 from autograder.feedback import KeepVerdictsOnly, is_test
 from autograder.result import CellResult, Result, Status, Task
 
@@ -116,8 +115,7 @@ def _scratch() -> Path:
 
 
 def _api(course: Path, aid: str) -> NbGraderAPI:
-    config = nbgrader_config(course, limits(aid)["cell_timeout"])
-    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    return nbgrader_api(course, limits(aid)["cell_timeout"])
 
 
 def _gradebook(course: Path) -> Gradebook:
@@ -174,7 +172,7 @@ def _autograde(api: NbGraderAPI, task: Task) -> str | None:
     # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
     # A process's RSS counts shared library pages that its cgroup does not, so with a sandbox the
     # backstop waits a margin above the limit: the cgroup's own verdict comes first.
-    memory_mb = int(lim["memory_mb"]) * (5 if task.sandbox else 4) // 4
+    memory_mb = int(lim["memory_mb"] * (1.25 if task.sandbox else 1))
     with Watchdog(int(lim["wall_seconds"]) + 30, memory_mb) as dog:
         outcome = api.autograde(task.assignment, task.student, force=True, create=True)
     # The watchdog's reason first: when it kills, the executor only sees a dead kernel.

@@ -33,12 +33,12 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from autograder import grade, notebooks, samples
+from autograder import execute, grade, notebooks, samples
 from autograder.bugs import BUGS
 from autograder.course import ENGINE_FILE, LESSONS, SOLUTIONS, assignments, limits
 from autograder.engine import reference_engine
 from autograder.lessons import run_alone
-from autograder.sandbox import Limits, Sandbox
+from autograder.sandbox import Sandbox
 
 GB = 2**30
 
@@ -78,7 +78,7 @@ def graded_form(path: Path, aid: str) -> nbformat.NotebookNode:
     source = {notebooks.grade_id(c): c for c in notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells}
     for cell in nb.cells:
         ref = source.get(notebooks.grade_id(cell))
-        if ref is not None and (notebooks.is_test(ref) or ref.metadata.get("nbgrader", {}).get("locked")):
+        if ref is not None and notebooks.is_locked(ref):  # test cells are locked too
             cell.source = ref.source
     return nb
 
@@ -94,16 +94,11 @@ def plain_run(path: Path, aid: str) -> dict[str, float]:
     """Execute the graded form of one submission in a sandbox, as grading does, with plain
     nbclient; return where its seconds went."""
     nb = graded_form(path, aid)
-    engine = reference_engine(aid)
-    lim = limits(aid)
-    box = Sandbox(
-        {ENGINE_FILE: engine} if engine else {},
-        Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
-        env={"MICROGRAD_GRADING": "1"},
-    )
+    files, lim, env = execute.sandbox_inputs(aid)
+    box = Sandbox(files, lim, env=env)
     start = time.time()
     with box:
-        client = notebooks.client(nb, None, lim["cell_timeout"], box.kernel_manager(), allow_errors=True)
+        client = notebooks.client(nb, None, limits(aid)["cell_timeout"], box.kernel_manager(), allow_errors=True)
         client.record_timing = True
         client.execute()
     total = time.time() - start

@@ -753,13 +753,13 @@ def test_the_next_kernel_starts_ahead_in_a_fresh_sandbox(monkeypatch):
     try:
         _, reason = execute.run_graded(new_notebook(cells=[new_code_cell(plant)]), aid)
         assert reason is None
-        ahead = execute._spare["box"][1]
+        ahead = execute._spare.box
         assert not ahead._closed.is_set() and ahead._launched, "a started kernel waits for the next notebook"
         run, reason = execute.run_graded(new_notebook(cells=[new_code_cell(look)]), aid)
         assert reason is None
         assert run.cells[0].outputs[0]["text"].strip() == "left: [] False False"
         assert ahead._closed.is_set(), "the kernel started ahead ran that notebook, and went with it"
-        assert execute._spare["box"][1] is not ahead, "each notebook's kernel is used once"
+        assert execute._spare.box is not ahead, "each notebook's kernel is used once"
     finally:
         execute.discard_spare()
-    assert "box" not in execute._spare
+    assert execute._spare is None
