@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 import autograder
-from autograder import cli, grade, samples
+from autograder import cli, course, grade, samples
 from autograder.result import CellResult, Result, Status
 
 AID = "02_value_backward"
@@ -414,3 +414,19 @@ def test_the_grade_command_passes_unsafe_no_sandbox(setting, monkeypatch, capsys
     cli.main(["grade", str(setting), "--out", str(setting / "out"), "--feedback"])
     assert [kw["unsafe_no_sandbox"] for kw in calls] == [True, False]
     assert [kw["feedback"] for kw in calls] == [False, True]
+
+
+def test_gradebooks_of_one_database_share_one_engine_and_still_close(tmp_path):
+    """nbgrader makes a new SQLAlchemy engine (which compiles every query again) for each Gradebook
+    it opens; once nbgrader's API is set up, one engine serves each database."""
+    from nbgrader.api import Gradebook
+
+    course.nbgrader_api(tmp_path)
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url, "micrograd") as first:
+        first.add_student("alice")
+    with Gradebook(url, "micrograd") as second:
+        assert second.engine is first.engine
+        assert [s.id for s in second.students] == ["alice"]
+    with Gradebook(f"sqlite:///{tmp_path / 'other.db'}", "micrograd") as other:
+        assert other.engine is not first.engine and other.students == []
