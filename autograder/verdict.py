@@ -8,6 +8,7 @@ before it runs still has to compute the right numbers to pass it.
 """
 
 import builtins
+import functools
 import hashlib
 import io
 import json
@@ -31,6 +32,7 @@ class Verdict:
     message: str  # what the student may read: the grader's words, never the student's output
 
 
+@functools.lru_cache(maxsize=256)  # a worker grades the same restored test cells, notebook after notebook
 def perturbed(source: str, salt: str) -> str:
     """`source` with each float literal multiplied by 1 ± (1% to 5%), the factor drawn from
     `salt` and the literal's position. Signs, zeros, ±1.0, integers and strings are left alone:
