@@ -192,14 +192,23 @@ class PeakMemory:
                 self.peak[worker.pid] = max(self.peak[worker.pid], rss)
 
 
+def busy_seconds() -> float:
+    """CPU seconds the machine has been busy since it started: every process, and the system's own work."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
+
+
 def grade_cohort(cohort_dir: Path, aids: list[str], out: Path, jobs: int, feedback=False):
+    """(wall seconds, the graded submissions, the peak memory of a worker, the machine's busy CPU seconds)."""
     subs = [s for s in grade.find_submissions([cohort_dir]) if s.path.stem in aids]
+    busy = busy_seconds()
     with PeakMemory() as memory:
         seconds, graded = timed(grade.grade, subs, out, jobs, force=True, feedback=feedback)
+    busy = busy_seconds() - busy
     errors = [s for s in graded if s.state.value == "error"]
     if errors:
         print(f"  ({len(errors)} errors, e.g. {errors[0].student} {errors[0].assignment}: {errors[0].reason})")
-    return seconds, graded, max(memory.peak.values(), default=0)
+    return seconds, graded, max(memory.peak.values(), default=0), busy
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -230,7 +239,7 @@ def report_notebooks(groups, plain, base, ours, page):
     head = "".join(f"{h:>11}" for h in ("kernel", "setup", "student", "given", "tests", "other"))
     print(f"  {'notebook':<22}{head}{'plain':>8}{'autograde':>10}{'graded':>8}{'ratio':>7}{'nbgrader':>9}")
     for label, aids in groups.items():
-        wall1, graded_subs, _ = ours[label, 1]
+        wall1, graded_subs, *_ = ours[label, 1]
         autograde = defaultdict(list)  # seconds of nbgrader's autograde call, from the --jobs 1 run
         for s in graded_subs:
             if s.result is not None and s.result.seconds:
@@ -257,7 +266,8 @@ def report_cohort(groups, plain, base, ours, students):
     for label, aids in groups.items():
         total_plain = sum(r["total"] for a in aids for r in plain[a])
         total_base = sum(base[a] for a in aids)
-        (w1, _, m1), (w2, _, m2) = ours[label, 1], ours[label, 2]
+        (w1, _, m1, b1), (w2, _, m2, b2) = ours[label, 1], ours[label, 2]
+        count = students * len(aids)
         print(
             f"  {label} ({students * len(aids)} notebooks): nbgrader autograde {total_base:6.1f} s, "
             f"plain execution {total_plain:6.1f} s, grade --jobs 1 {w1:6.1f} s, --jobs 2 {w2:6.1f} s"
@@ -266,6 +276,10 @@ def report_cohort(groups, plain, base, ours, students):
         print(f"    --jobs 1 / plain execution: {ratio:.2f}x (goal <= 1.3x: {verdict(ratio <= 1.3)})")
         goal = f" (goal >= 1.8x: {verdict(w1 / w2 >= 1.8)})" if label == "exercises" else ""
         print(f"    speed-up --jobs 1 -> 2: {w1 / w2:.2f}x{goal}")
+        print(
+            f"    cores busy (of {os.cpu_count()}): --jobs 1 {b1 / w1:.2f}, --jobs 2 {b2 / w2:.2f}; the machine's CPU "
+            f"a notebook: --jobs 1 {b1 / count:.2f} s, --jobs 2 {b2 / count:.2f} s"
+        )
         print(
             f"    nbgrader autograde / --jobs 2: {total_base / w2:.2f}x (goal >= 2x: {verdict(total_base / w2 >= 2)})"
         )
