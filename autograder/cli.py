@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--feedback",
         action="store_true",
-        help="also write one feedback page per notebook into OUT/feedback/ (about 0.5 s each); "
+        help="also write one feedback page per notebook into OUT/feedback/ (about 0.7 s each); "
         "a result graded earlier without its page is graded again",
     )
     p.add_argument(
