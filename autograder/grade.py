@@ -36,7 +36,7 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and
 from autograder.course import ROOT, SOLUTIONS, WORK, assignments, limits
 from autograder.engine import needs_engine, reference_engine, saves_engine
 from autograder.intake import intake, student_from_name
-from autograder.result import Result, Status, Task
+from autograder.result import Result, Status, Task, feedback_page
 from autograder.review import review
 
 COLUMNS = ["student", "assignment", "score", "max_score", "pending_manual", "status", "notes"]
@@ -214,7 +214,11 @@ def _tasks(
         if s.state is not Status.NOT_GRADED or s.assignment is None or s.notebook is None:
             continue  # not a notebook of the course, or superseded
         s.digest = _digest(json.dumps(s.notebook, sort_keys=True).encode() + _tests_bytes(s.assignment))
-        if not force and (not feedback or feedback_page(out, s).exists()) and _reuse(out, s, key, sandboxed):
+        if (
+            not force
+            and (not feedback or feedback_page(out, s.student, s.assignment).exists())
+            and _reuse(out, s, key, sandboxed)
+        ):
             continue
         staged = staging / s.student / f"{s.assignment}.ipynb"
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -223,10 +227,6 @@ def _tasks(
         engine_path = str(engine) if engine else None
         tasks.append((s, Task(s.student, s.assignment, str(staged), engine_path, sandboxed, feedback=feedback)))
     return tasks
-
-
-def feedback_page(out: Path, s: Submission) -> Path:
-    return out / "feedback" / s.student / f"{s.assignment}.html"
 
 
 def _tests_bytes(aid: str) -> bytes:

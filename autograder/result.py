@@ -3,6 +3,7 @@ submission, read from and written to JSON here only (`to_json`, `from_json`)."""
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 
@@ -42,6 +43,11 @@ class Task:
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> "Task":
         return cls(**row)
+
+
+def feedback_page(out: Path, student: str, assignment: str) -> Path:
+    """Where a graded notebook's feedback page goes in the output folder."""
+    return out / "feedback" / student / f"{assignment}.html"
 
 
 @dataclass

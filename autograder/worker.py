@@ -27,7 +27,7 @@ from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
 from autograder import execute
 from autograder.course import WORK, fresh_course, limits, nbgrader_api
 from autograder.feedback import KeepVerdictsOnly, is_test
-from autograder.result import CellResult, Result, Status, Task
+from autograder.result import CellResult, Result, Status, Task, feedback_page
 
 MESSAGE_CHARS = 2000  # of one test cell's verdict
 
@@ -232,7 +232,7 @@ def _copy_feedback(course: Path, api: NbGraderAPI, task: Task, out: Path) -> Non
     api.generate_feedback(aid, student, force=True)
     html = course / "feedback" / student / aid / f"{aid}.html"
     if html.exists():
-        target = out / "feedback" / student / f"{aid}.html"
+        target = feedback_page(out, student, aid)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(html, target)
 

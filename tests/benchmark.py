@@ -269,7 +269,7 @@ def report_cohort(groups, plain, base, ours, students):
         (w1, _, m1, b1), (w2, _, m2, b2) = ours[label, 1], ours[label, 2]
         count = students * len(aids)
         print(
-            f"  {label} ({students * len(aids)} notebooks): nbgrader autograde {total_base:6.1f} s, "
+            f"  {label} ({count} notebooks): nbgrader autograde {total_base:6.1f} s, "
             f"plain execution {total_plain:6.1f} s, grade --jobs 1 {w1:6.1f} s, --jobs 2 {w2:6.1f} s"
         )
         ratio = w1 / total_plain
