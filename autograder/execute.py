@@ -27,7 +27,8 @@ from traitlets import Bool
 from autograder import notebooks
 from autograder.course import ENGINE_FILE, SOLUTIONS, WORK, limits
 from autograder.engine import reference_engine
-from autograder.verdict import error_name, judge, perturbed, reports
+from autograder.graded_source import moved_seed, perturbed, stripped
+from autograder.verdict import error_name, judge, reports
 
 # Set once per worker process by the worker: which sandbox uid it owns, whether to sandbox, and
 # whether to keep a started kernel ready for its next notebook (only a worker, which discards it).
@@ -45,17 +46,19 @@ def _salt(aid: str) -> str:
     return hashlib.sha256((SOLUTIONS / f"{aid}.ipynb").read_bytes()).hexdigest()
 
 
-def run_graded(nb: NotebookNode, aid: str) -> tuple[NotebookNode, str | None]:
+def run_graded(nb: NotebookNode, aid: str, reference: bool = False) -> tuple[NotebookNode, str | None]:
     """Execute a copy of `nb` as grading does; return (the executed copy, why it was stopped or None).
+    A submission's test cells run stripped of what their checks are compared with; the
+    reference's run whole, to report the expected values, bounds and messages.
     A kernel that dies before its first cell is the machine's fault, not the notebook's: try again."""
     for _ in range(3):
-        run, reason = _run_once(nb, aid)
+        run, reason = _run_once(nb, aid, reference)
         if reason is None or any(c.get("execution_count") for c in run.cells if c.cell_type == "code"):
             return run, reason
     return run, reason
 
 
-def _run_once(nb, aid):
+def _run_once(nb, aid, reference):
     run = copy.deepcopy(nb)
     salt = _salt(aid)
     for cell in run.cells:
@@ -63,6 +66,8 @@ def _run_once(nb, aid):
             cell.outputs, cell.execution_count = [], None
             if notebooks.is_test(cell):
                 cell.source = perturbed(cell.source, f"{salt}:{cell.metadata.nbgrader.grade_id}")
+                if not reference:
+                    cell.source = stripped(cell.source)
     lim = limits(aid)
     wanted = sandbox_inputs(aid)
     files, _, env = wanted
@@ -97,7 +102,7 @@ def sandbox_inputs(aid: str) -> tuple[dict[str, Path], Any, dict[str, str]]:
     return (
         {ENGINE_FILE: engine} if engine else {},
         Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
-        {"MICROGRAD_GRADING": "1"},
+        {"MICROGRAD_GRADING": "1", "MICROGRAD_SEED": str(moved_seed(0, _salt(aid)))},
     )
 
 
@@ -188,17 +193,24 @@ def expected_reports(aid: str) -> dict:
         + (engine.read_bytes() if engine else b"")
         + (Path(__file__).parent / "kit.py").read_bytes()
         + (Path(__file__).parent / "verdict.py").read_bytes()
+        + (Path(__file__).parent / "graded_source.py").read_bytes()
     ).hexdigest()[:20]
     cached = WORK / "expected" / f"{aid}-{key}.json"
     if cached.exists():
         return json.loads(cached.read_text())
-    run, reason = run_graded(notebooks.read(SOLUTIONS / f"{aid}.ipynb"), aid)
+    run, reason = run_graded(notebooks.read(SOLUTIONS / f"{aid}.ipynb"), aid, reference=True)
     if reason:
         raise RuntimeError(f"the reference solution of {aid} did not run to the end: {reason}")
     expected = {cell.metadata.nbgrader.grade_id: reports(cell.outputs) for cell in run.cells if notebooks.is_test(cell)}
     empty = [gid for gid, found in expected.items() if not any(r["kind"] == "done" for r in found)]
     if empty:
         raise RuntimeError(f"the reference solution of {aid} did not finish test cells {empty}")
+    for gid, found in expected.items():  # moved inputs must not take the reference past a bound
+        verdict = judge(gid, found, found, None, False)
+        if not verdict.passed:
+            raise RuntimeError(
+                f"the reference solution of {aid} fails its own test {gid} on moved inputs: {verdict.message}"
+            )
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(f".{os.getpid()}")
     partial.write_text(json.dumps(expected))

@@ -1,15 +1,17 @@
 # Run this cell first. It defines the course's checks: each test cell makes
-# `check = Checks("name")`, calls check.close, check.true, check.below or check.above,
+# `check = Checks("name")`, calls check.close, check.equal, check.below or check.above,
 # and ends with check.done().
 # While you work, a failing check stops the cell with a message naming the likely cause, and a
-# passing cell says so. When your notebook is graded, each check only reports the number it
-# observed, and the grader compares it with the reference solution's, outside your notebook.
+# passing cell says so. When your notebook is graded, each check only reports what it observed,
+# and the grader compares it with the reference solution's observation, outside your notebook.
 import json as _json
 import math as _math
 import os as _os
 
 GRADING = _os.environ.get("MICROGRAD_GRADING") == "1"
 REPORT = "@@check "  # the prefix of a graded observation on stdout
+_print = print  # the reports go out through the print this cell saw, not one defined later
+_SEED = int(_os.environ.get("MICROGRAD_SEED") or 0)  # at grading, every Rng seed moves by the grader's secret
 
 if GRADING:
     torch = None  # at grading time PyTorch never runs beside your code
@@ -24,16 +26,31 @@ def _is_number(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool) and _math.isfinite(x)
 
 
+def _plain(x, depth=0):
+    """`x` as JSON can carry it (a flag, a number, a short text, a list of those), else None."""
+    if hasattr(x, "item") and type(x).__module__ == "numpy":
+        x = x.item()
+    if isinstance(x, bool) or x is None:
+        return x
+    if _is_number(x):
+        return float(x)
+    if isinstance(x, str):
+        return x[:200]
+    if isinstance(x, (list, tuple)) and depth < 2:
+        return [_plain(e, depth + 1) for e in x[:1000]]
+    return None
+
+
 class Checks:
     """The checks of one test cell, named after what it tests."""
 
     def __init__(self, name):
         self.name, self.count = name, 0
 
-    def close(self, actual, expected, message, tol=1e-6, wrong=()):
+    def close(self, actual, expected=None, message="", tol=1e-6, wrong=()):
         """`actual` must be a number within `tol` of `expected` (relative or absolute).
         `wrong` lists (value, cause) pairs: an answer close to a known wrong value names its cause."""
-        if GRADING:
+        if GRADING:  # the grader holds the expected number; the one handed here is ignored
             return self._report("close", float(actual) if _is_number(actual) else None, message, tol=tol)
         if expected is None:
             self._fail(f"{message}: this check compares with PyTorch, which is not installed here")
@@ -44,7 +61,15 @@ class Checks:
             self._fail(f"{message} (got {actual!r}, expected {expected!r})")
         self.count += 1
 
-    def true(self, condition, message):
+    def equal(self, actual, expected=None, message=""):
+        """`actual` must equal `expected`: a count, a size, a flag, a name."""
+        if GRADING:
+            return self._report("equal", _plain(actual), message)
+        if _plain(actual) != _plain(expected):
+            self._fail(f"{message} (got {actual!r}, expected {expected!r})")
+        self.count += 1
+
+    def true(self, condition, message=""):
         """`condition` must hold."""
         if GRADING:
             return self._report("true", condition is True, message)
@@ -52,11 +77,11 @@ class Checks:
             self._fail(message)
         self.count += 1
 
-    def below(self, actual, bound, message):
+    def below(self, actual, bound=None, message=""):
         """`actual` must be a number below `bound`."""
         self._compare("below", actual, bound, message, lambda a, b: a < b)
 
-    def above(self, actual, bound, message):
+    def above(self, actual, bound=None, message=""):
         """`actual` must be a number above `bound`."""
         self._compare("above", actual, bound, message, lambda a, b: a > b)
 
@@ -64,10 +89,10 @@ class Checks:
         """End the cell: say how many checks passed."""
         if GRADING:
             return self._report("done", None, "")
-        print(f"✓ {self.name}: {self.count} check{'s' * (self.count != 1)} passed")
+        _print(f"✓ {self.name}: {self.count} check{'s' * (self.count != 1)} passed")
 
     def _compare(self, kind, actual, bound, message, holds):
-        if GRADING:
+        if GRADING:  # the grader holds the bound
             return self._report(kind, float(actual) if _is_number(actual) else None, message, bound=bound)
         if not (_is_number(actual) and holds(actual, bound)):
             self._fail(f"{message} (got {actual!r})")
@@ -78,7 +103,7 @@ class Checks:
 
     def _report(self, kind, value, message, **extra):
         report = {"name": self.name, "n": self.count, "kind": kind, "value": value, "message": message, **extra}
-        print(REPORT + _json.dumps(report))
+        _print(REPORT + _json.dumps(report))
         self.count += 1
 
 
@@ -87,6 +112,8 @@ class Rng:
     tests draw the same numbers everywhere without the `random` module your code may use."""
 
     def __init__(self, seed):
+        if GRADING:
+            seed = (seed * 1000003 + _SEED) % 2**61
         self.state = (seed * 2654435761 + 1) % 2**64
 
     def random(self):

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from autograder import kit, verdict
-from autograder.verdict import judge, perturbed, reports
+from autograder.graded_source import perturbed
+from autograder.verdict import judge, reports
 
 CELL = (
     "a, b = Value(2.0), Value(-3)\n"
