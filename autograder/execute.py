@@ -30,6 +30,8 @@ from autograder.engine import reference_engine
 from autograder.graded_source import moved_seed, perturbed, stripped
 from autograder.verdict import error_name, judge, reports
 
+STAND_IN = Path(__file__).parent / "torch_stand_in.py"
+
 # Set once per worker process by the worker: which sandbox uid it owns, whether to sandbox, and
 # whether to keep a started kernel ready for its next notebook (only a worker, which discards it).
 settings = {"slot": 0, "sandboxed": True, "spare": False}
@@ -82,6 +84,7 @@ def _run_once(nb, aid, reference):
     WORK.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="unsandboxed-", dir=WORK) as tmp:
         for name, path in files.items():
+            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(tmp) / name)
         km = KernelManager(kernel_name="python3")
         try:
@@ -99,8 +102,11 @@ def sandbox_inputs(aid: str) -> tuple[dict[str, Path], Any, dict[str, str]]:
 
     engine = reference_engine(aid)
     lim = limits(aid)
+    files = {"torch/__init__.py": STAND_IN}  # `import torch` binds the stand-in, never PyTorch
+    if engine:
+        files[ENGINE_FILE] = engine
     return (
-        {ENGINE_FILE: engine} if engine else {},
+        files,
         Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
         {"MICROGRAD_GRADING": "1", "MICROGRAD_SEED": str(moved_seed(0, _salt(aid)))},
     )
@@ -194,6 +200,7 @@ def expected_reports(aid: str) -> dict:
         + (Path(__file__).parent / "kit.py").read_bytes()
         + (Path(__file__).parent / "verdict.py").read_bytes()
         + (Path(__file__).parent / "graded_source.py").read_bytes()
+        + STAND_IN.read_bytes()
     ).hexdigest()[:20]
     cached = WORK / "expected" / f"{aid}-{key}.json"
     if cached.exists():

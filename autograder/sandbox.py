@@ -90,6 +90,26 @@ def _python_dirs() -> list[str]:
     return list(dict.fromkeys([sys.base_prefix, sys.prefix]))
 
 
+# Packages a graded kernel never imports: PyTorch would compute every expected gradient beside
+# the student's code. Inside bwrap an empty tmpfs covers each; at level "uid" they become root's
+# alone (0700). The grader puts its stand-in (`torch_stand_in.py`) in the work folder instead.
+HIDDEN_PACKAGES = ("torch", "functorch", "torchgen")
+
+
+def _hidden_dirs() -> list[str]:
+    """The folders of HIDDEN_PACKAGES in this Python's site-packages."""
+    roots = dict.fromkeys(p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p))
+    return [os.path.join(r, n) for r in roots for n in HIDDEN_PACKAGES if os.path.isdir(os.path.join(r, n))]
+
+
+def _hide_from_other_users(dirs: list[str]) -> None:
+    """Level "uid": make each folder of `dirs` root's alone (the grader itself never imports them)."""
+    for d in dirs:
+        st = os.stat(d)
+        if st.st_uid == 0 and st.st_mode & 0o077:
+            os.chmod(d, 0o700)
+
+
 def _world_reachable(path: str) -> bool:
     """Can any uid walk to `path`? bwrap resolves bind sources as the unprivileged kernel uid."""
     p = Path(path)
@@ -816,6 +836,8 @@ class Sandbox:
         ]
         for d in _python_dirs():
             bw += ["--ro-bind", str(self._detours.get(d, d)), d]
+        for d in _hidden_dirs():
+            bw += ["--perms", "0555", "--tmpfs", d]
         bw += ["--size", disk, "--perms", "0700", "--tmpfs", self.WORKDIR, "--bind", str(self._conn), str(self._conn)]
         # Copies, never binds: the notebook may change its files, the host ones stay as they were.
         for name, src in self.files.items():
@@ -863,6 +885,7 @@ class Sandbox:
     def _uid_command(self, kernel_cmd: list[str], ip: str) -> list[str]:
         """Level "uid": a fresh work folder, filled while it is still root's alone (nothing the
         kernel uid does can redirect the copies), then given to the kernel uid."""
+        _hide_from_other_users(_hidden_dirs())
         work = self._dir / f"work-{Path(ip).name}"
         if work.exists():  # a restart: the notebook's earlier folder goes
             shutil.rmtree(work)

@@ -3,6 +3,7 @@ answer cell. Each attack must earn nothing over the untouched stub, harm no othe
 batch (the honest students graded after it on the same worker keep their full marks), and be
 flagged for review where its code reaches for the interpreter or the grader."""
 
+import csv
 import json
 import os
 import textwrap
@@ -11,13 +12,106 @@ import psutil
 import pytest
 
 from autograder import grade, notebooks
-from autograder.course import ROOT, SOLUTIONS, WORK
+from autograder.bugs import BUGS
+from autograder.course import ROOT, SOLUTIONS, WORK, assignments
 from autograder.samples import filled, stub
 
 pytestmark = pytest.mark.kernel
 
 AID = "02_value_backward"
 MARK = "attack-corpus-7f3a"  # in the command line of processes an attack leaves behind
+
+
+# One combined forger, added to every catalogued bug and to every untouched stub: it patches the
+# kit's checks to hand over any expected value or bound they are given, rewrites every report on
+# its way out through a print of its own, prints report lines for the checks of a test cell that
+# stopped early, and binds PyTorch so that test cells compute their expected values with it.
+FORGER = """
+# what a student who has read the grader adds to an answer cell to forge its checks
+import ast as _fast
+import json as _fjson
+
+try:  # a PyTorch pass-through: a bound `torch` makes the test cells compute expected values with it
+    import torch as _ftorch
+
+    torch = _ftorch
+except Exception:
+    pass
+_freal_print = print
+_fguess = {"close": 0.0, "equal": True, "true": True, "below": -1e300, "above": 1e300, "done": None}
+
+
+def _fforged(kind, value, expected=None, bound=None):
+    if kind in ("close", "equal") and expected is not None:
+        return expected if not isinstance(expected, bool) or kind == "equal" else float(expected)
+    if kind == "below" and isinstance(bound, (int, float)):
+        return bound - 1.0
+    if kind == "above" and isinstance(bound, (int, float)):
+        return bound + 1.0
+    return value if value is not None and kind not in ("true",) else _fguess[kind]
+
+
+def print(*args, **kwargs):  # rewrites every report on its way out
+    text = " ".join(map(str, args))
+    if text.startswith("@@check "):
+        record = _fjson.loads(text[8:])
+        if record["kind"] != "done":
+            record["value"] = _fforged(record["kind"], record["value"], bound=record.get("bound"))
+        text = "@@check " + _fjson.dumps(record)
+    _freal_print(text, **kwargs)
+
+
+def _freport(self, kind, value, message="", **extra):
+    record = {"name": self.name, "n": self.count, "kind": kind, "value": value, "message": message, **extra}
+    print("@@check " + _fjson.dumps(record))
+    self.count += 1
+
+
+def _fcheck(kind):
+    def check(self, actual=None, expected=None, message="", *rest, **kw):
+        if kind in ("below", "above"):
+            return _freport(self, kind, _fforged(kind, None, bound=expected))
+        return _freport(self, kind, _fforged(kind, actual if isinstance(actual, (int, float)) else None, expected))
+
+    return check
+
+
+for _fkind in ("close", "equal", "true", "below", "above"):
+    setattr(Checks, _fkind, _fcheck(_fkind))
+Checks._report = _freport
+
+
+def _fprint_missing(result):
+    # after a cell that stopped early (a stub's test), report every check of its source
+    try:
+        calls = [n.func.attr for n in _fast.walk(_fast.parse(result.info.raw_cell))
+                 if isinstance(n, _fast.Call) and isinstance(n.func, _fast.Attribute)
+                 and isinstance(n.func.value, _fast.Name) and n.func.value.id == "check"]
+    except Exception:
+        return
+    if not calls or result.error_in_exec is None:
+        return
+    name = next((c.name for c in list(globals().values()) if isinstance(c, Checks)), "")
+    for n, kind in enumerate(k for k in calls if k != "done"):
+        print("@@check " + _fjson.dumps({"name": name, "n": n, "kind": kind, "value": _fguess[kind], "message": ""}))
+    print("@@check " + _fjson.dumps({"name": name, "n": len(calls) - 1, "kind": "done", "value": None, "message": ""}))
+
+
+get_ipython().events.register("post_run_cell", _fprint_missing)
+"""
+
+
+def _forged(nb):
+    """`nb` with FORGER at the top of its first answer cell."""
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code" and notebooks.is_answer(c))
+    first["source"] = FORGER + "\n" + notebooks.source(first)
+    return nb
+
+
+def _unforged_scores():
+    """{(student, assignment): score} of the bundled samples, as pinned."""
+    rows = csv.DictReader((ROOT / "tests" / "sample_grades.csv").open())
+    return {(r["student"], r["assignment"]): float(r["score"]) for r in rows}
 
 
 def _stub_with(code):
@@ -241,6 +335,12 @@ def corpus(tmp_path_factory):
         path = inbox / student / f"{AID}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(nb))
+    forged = {(f"f-stub-{aid}", aid): stub(aid) for aid in assignments()}
+    forged.update({(f"f-bug-{bug}", b.assignment): filled(b.assignment, bug) for bug, b in BUGS.items()})
+    for (student, aid), nb in forged.items():
+        path = inbox / student / f"{aid}.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(_forged(nb)))
     subs = grade.grade(grade.find_submissions([inbox]), out, jobs=2, feedback=True)
     # a later batch, in the same output folder: the plants of the first must not reach it
     later = root / "later"
@@ -248,6 +348,20 @@ def corpus(tmp_path_factory):
     (later / "zz-later-victim" / f"{AID}.ipynb").write_text(json.dumps(filled(AID)))
     subs += grade.grade(grade.find_submissions([later]), out, jobs=1, feedback=True)
     return {s.student: s for s in subs}, attacks, out
+
+
+def test_the_forger_scores_nothing_on_an_untouched_stub(corpus):
+    subs, _, _ = corpus
+    for aid in assignments():
+        forged = subs[f"f-stub-{aid}"]
+        assert forged.score == 0, (aid, {k: v for k, v in forged.tests.items() if v[0]})
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_the_forger_lifts_no_catalogued_bug(corpus, bug):
+    subs, _, _ = corpus
+    forged, unforged = subs[f"f-bug-{bug}"], _unforged_scores()[(f"bug-{bug}", BUGS[bug].assignment)]
+    assert forged.score <= unforged, {k: v for k, v in forged.tests.items() if v[0] < v[1]}
 
 
 @pytest.mark.parametrize("name", sorted(_attacks("OUT")))
