@@ -834,10 +834,7 @@ class Sandbox:
             "--tmpfs",
             "/tmp",
         ]
-        for d in _python_dirs():
-            bw += ["--ro-bind", str(self._detours.get(d, d)), d]
-        for d in _hidden_dirs():
-            bw += ["--perms", "0555", "--tmpfs", d]
+        bw += self._python_binds()
         bw += ["--size", disk, "--perms", "0700", "--tmpfs", self.WORKDIR, "--bind", str(self._conn), str(self._conn)]
         # Copies, never binds: the notebook may change its files, the host ones stay as they were.
         for name, src in self.files.items():
@@ -881,6 +878,15 @@ class Sandbox:
             for src, dst in self._detours.items()
         ]
         return _launcher(steps, bool(self._detours), cmd), fds
+
+    def _python_binds(self) -> list[str]:
+        """Python and the venv read-only, with HIDDEN_PACKAGES covered by empty folders."""
+        args = []
+        for d in _python_dirs():
+            args += ["--ro-bind", str(self._detours.get(d, d)), d]
+        for d in _hidden_dirs():
+            args += ["--perms", "0555", "--tmpfs", d]
+        return args
 
     def _uid_command(self, kernel_cmd: list[str], ip: str) -> list[str]:
         """Level "uid": a fresh work folder, filled while it is still root's alone (nothing the

@@ -19,6 +19,7 @@ from autograder.samples import filled, stub
 pytestmark = pytest.mark.kernel
 
 AID = "02_value_backward"
+CAPSTONE = "07_capstone"
 MARK = "attack-corpus-7f3a"  # in the command line of processes an attack leaves behind
 
 
@@ -335,6 +336,13 @@ def corpus(tmp_path_factory):
         path = inbox / student / f"{AID}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(nb))
+    # an honest answer that imports torch: at grading it gets the stand-in, and full marks
+    honest_torch = filled(CAPSTONE)
+    for cell in honest_torch["cells"]:
+        if notebooks.grade_id(cell) == "torch_grads":
+            cell["source"] = "import torch\n\n" + notebooks.source(cell)
+    (inbox / "zz-honest-imports-torch").mkdir()
+    (inbox / "zz-honest-imports-torch" / f"{CAPSTONE}.ipynb").write_text(json.dumps(honest_torch))
     forged = {(f"f-stub-{aid}", aid): stub(aid) for aid in assignments()}
     forged.update({(f"f-bug-{bug}", b.assignment): filled(b.assignment, bug) for bug, b in BUGS.items()})
     for (student, aid), nb in forged.items():
@@ -348,6 +356,12 @@ def corpus(tmp_path_factory):
     (later / "zz-later-victim" / f"{AID}.ipynb").write_text(json.dumps(filled(AID)))
     subs += grade.grade(grade.find_submissions([later]), out, jobs=1, feedback=True)
     return {s.student: s for s in subs}, attacks, out
+
+
+def test_an_answer_that_imports_torch_gets_the_stand_in_and_full_marks(corpus):
+    subs, _, _ = corpus
+    honest = subs["zz-honest-imports-torch"]
+    assert honest.status == "graded" and honest.score + honest.pending == honest.max_score, honest.tests
 
 
 def test_the_forger_scores_nothing_on_an_untouched_stub(corpus):
