@@ -222,8 +222,8 @@ def joined(f):
 
 
 def filled(value):
-    def make(*shape, dtype=None, requires_grad=False, **_):
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    def make(*sizes, dtype=None, requires_grad=False, **_):
+        shape = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
         return Tensor(np.full(shape, value), requires_grad=requires_grad)
 
     return make
