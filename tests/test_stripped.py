@@ -64,7 +64,8 @@ def test_a_statement_that_acts_on_an_object_stays():
 
 
 def test_literal_seeds_move_with_the_secret_and_stay_apart():
-    source = "rng = np.random.default_rng(12)\nX, y = make_moons(50, noise=0.1, seed=7)\nZ = make_moons(50, seed=7)\nr = Rng(3)\n"
+    source = "rng = np.random.default_rng(12)\nX, y = make_moons(50, noise=0.1, seed=7)\n"
+    source += "Z = make_moons(50, seed=7)\nr = Rng(3)\n"
     moved = perturbed(source, "secret")
     assert f"default_rng({moved_seed(12, 'secret')})" in moved
     assert moved.count(f"seed={moved_seed(7, 'secret')}") == 2  # the same seed twice stays the same
