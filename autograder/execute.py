@@ -25,10 +25,11 @@ from nbformat import NotebookNode
 from traitlets import Bool
 
 from autograder import notebooks
+from autograder.charge import charged_once
 from autograder.course import ENGINE_FILE, SOLUTIONS, WORK, limits
 from autograder.engine import reference_engine
 from autograder.graded_source import moved_seed, perturbed, stripped
-from autograder.verdict import error_name, judge, reports
+from autograder.verdict import Verdict, error_name, judge, reports
 
 STAND_IN = Path(__file__).parent / "torch_stand_in.py"
 
@@ -238,17 +239,17 @@ class GradedExecute(Preprocessor):
         if reason:
             last_stop["reason"] = reason
             raise NotebookStopped(reason)
+        verdicts = _verdicts(run, expected)
+        if not all(v.passed for v in verdicts.values()):
+            verdicts = charged_once(nb, aid, verdicts, lambda again: _rerun(again, aid, expected))
         for cell, ran in zip(nb.cells, run.cells, strict=True):
             if cell.cell_type != "code":
                 continue
-            if not notebooks.is_test(cell):
-                cell.outputs, cell.execution_count = ran.outputs, ran.execution_count  # instructors see them
-                continue
-            gid = cell.metadata.nbgrader.grade_id
-            found = reports(ran.outputs)
-            name = next((r.get("name") for r in expected.get(gid, [])), gid)
-            verdict = judge(name, expected.get(gid, []), found, error_name(ran.outputs), notebooks.is_hidden_test(cell))
             cell.execution_count = ran.execution_count
+            if not notebooks.is_test(cell):
+                cell.outputs = ran.outputs  # instructors see them
+                continue
+            verdict = verdicts[cell.metadata.nbgrader.grade_id]
             if verdict.passed:
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=verdict.message + "\n")]
             else:
@@ -256,3 +257,20 @@ class GradedExecute(Preprocessor):
                     nbformat.v4.new_output("error", ename="TestFailed", evalue=verdict.message, traceback=[])
                 ]
         return nb, resources
+
+
+def _verdicts(run: NotebookNode, expected: dict) -> dict[str, Verdict]:
+    """{grade_id: verdict} of every test cell of an executed notebook."""
+    verdicts = {}
+    for cell in run.cells:
+        if notebooks.is_test(cell):
+            gid = cell.metadata.nbgrader.grade_id
+            name = next((r.get("name") for r in expected.get(gid, [])), gid)
+            hidden = notebooks.is_hidden_test(cell)
+            verdicts[gid] = judge(name, expected.get(gid, []), reports(cell.outputs), error_name(cell.outputs), hidden)
+    return verdicts
+
+
+def _rerun(nb: NotebookNode, aid: str, expected: dict) -> dict[str, Verdict] | None:
+    run, reason = run_graded(nb, aid)
+    return None if reason else _verdicts(run, expected)

@@ -11,7 +11,7 @@ from autograder.course import SOLUTIONS, assignments, release_path
 MARKER_LINES = tuple(f"### {marker}" for marker in notebooks.MARKERS if marker.endswith(notebooks.SOLUTION))
 
 
-def _answers(aid: str) -> dict[str, str]:
+def reference_answers(aid: str) -> dict[str, str]:
     """The reference answer of every solution cell, markers removed, by grade_id."""
     answers = {}
     for cell in notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells:
@@ -31,7 +31,7 @@ def filled(aid: str, bug: str | None = None) -> dict:
     """The release notebook of `aid` with the reference answers typed in, as a student would,
     optionally with one catalogued bug; returns the notebook as a dict."""
     nb = stub(aid)
-    answers = _answers(aid)
+    answers = reference_answers(aid)
     if bug:
         b = BUGS[bug]
         assert b.assignment == aid and b.reference in answers[b.cell], f"bug {bug} no longer applies to {aid}"

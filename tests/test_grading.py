@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade
+from autograder import charge, grade
 from autograder.bugs import CLASSIC
 from autograder.course import SOLUTIONS, assignments
 from autograder.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
@@ -42,6 +42,15 @@ def test_each_known_bug_loses_points_on_the_test_it_breaks(graded_samples, bug):
     assert sub.status == "graded", sub.status
     assert sub.score < sub.max_score, f"{bug} got full marks"
     assert breaks <= _failed(sub), f"{bug} should fail {breaks}, failed {_failed(sub)}"
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_a_bug_is_charged_only_in_its_own_methods_cells_and_whole_run_cells(graded_samples, bug):
+    aid, cell = BUGS[bug].assignment, BUGS[bug].cell
+    sub = graded_samples[0][(f"bug-{bug}", aid)]
+    answers = charge.answer_ids(aid)
+    own = {gid for gid in sub.tests if charge.method(gid, answers) == cell}
+    assert _failed(sub) <= own | charge.whole_run(aid), f"{bug} in {cell} also lost {_failed(sub) - own}"
 
 
 def test_tests_edited_to_assert_true_are_restored(graded_samples, aid="02_value_backward"):
