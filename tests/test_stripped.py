@@ -119,3 +119,19 @@ def test_equal_is_judged_against_the_reference_observation():
     assert judge("x", ref, [{"n": 0, "kind": "equal", "value": [3.0, 1.0]}, done], None, False).passed
     for forged in (True, [3.0], [3.0, 1.0, 0.0], "Value", None):
         assert not judge("x", ref, [{"n": 0, "kind": "equal", "value": forged}, done], None, False).passed, forged
+
+
+def test_a_failing_call_becomes_the_course_message_without_its_traceback(capsys):
+    class Wrong:
+        def __radd__(self, other):
+            return other + self  # calls __radd__ again, forever
+
+    check = importlib.reload(kit).Checks("__radd__")
+    try:
+        check.calls(lambda: 1 + Wrong(), "in __radd__ write self + other")
+    except AssertionError as e:
+        assert str(e) == "__radd__: in __radd__ write self + other (RecursionError)"
+        assert e.__context__ is None and e.__cause__ is None  # no traceback of a thousand frames
+    else:
+        raise AssertionError("a recursion must fail the check")
+    assert check.calls(lambda: 2 + 3, "fine") == 5
