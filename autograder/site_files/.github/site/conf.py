@@ -25,9 +25,10 @@ html_theme_options = {
     "path_to_docs": "",
     "launch_buttons": {"colab_url": "https://colab.research.google.com"},
     "use_repository_button": True,
+    # The download button offers each page's notebook, as Sphinx copies it into _sources/.
+    "use_download_button": True,
+    "footer_content_items": [],
 }
-html_show_sourcelink = False
-html_copy_source = False
 
 # The sidebar, in course order: the README lists the notebooks only in a table.
 SECTIONS = {"Lessons": "lessons/*", "Exercises": "exercises/*", "Capstone": "capstone/*"}
