@@ -12,7 +12,7 @@ project = "micrograd, built by hand"
 # sphinx-mathjax-offline serves MathJax from the site itself: pages render their maths offline too.
 extensions = ["myst_nb", "sphinx-mathjax-offline"]
 root_doc = "README"
-exclude_patterns = ["_site", ".github", "**/.ipynb_checkpoints", "**/micrograd", ".venv"]
+exclude_patterns = ["_site", "jupyter_execute", ".github", "**/.ipynb_checkpoints", "**/micrograd", ".venv"]
 
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
