@@ -18,7 +18,7 @@ SITE = WORK / "site"
 def sphinx(tree: Path, html: Path, doctrees: Path) -> None:
     """Build (or bring up to date) the website of the student tree `tree` into `html`."""
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-q", "-b", "html", "-c", str(tree / SITE_CONF.parent)]
+        [sys.executable, "-m", "sphinx", "-q", "-W", "--keep-going", "-b", "html", "-c", str(tree / SITE_CONF.parent)]
         + ["-d", str(doctrees), str(tree), str(html)],
         capture_output=True,
         text=True,
