@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VENV := .venv/.installed
 
-.PHONY: demo test test-fast lint build system bench lessons colab-check
+.PHONY: demo test test-fast lint build site system bench lessons colab-check
 
 demo: $(VENV) system
 	$(PY) -m autograder build
@@ -12,9 +12,9 @@ demo: $(VENV) system
 test: lint system
 	$(PY) -m pytest
 
-# The edit loop: every test that needs no Jupyter kernel, in under a minute.
+# The edit loop: every test that needs no Jupyter kernel (nor builds the website), in under a minute.
 test-fast: $(VENV)
-	$(PY) -m pytest -m "not kernel"
+	$(PY) -m pytest -m "not kernel and not site"
 
 lint: $(VENV)
 	.venv/bin/ruff check autograder tests
@@ -23,6 +23,10 @@ lint: $(VENV)
 
 build: $(VENV)
 	$(PY) -m autograder build
+
+# The course website, from the student tree, into .work/site/html (open index.html).
+site: $(VENV)
+	$(PY) -m autograder site
 
 bench: $(VENV) system
 	$(PY) -u tests/benchmark.py
@@ -34,11 +38,12 @@ $(VENV): requirements.txt requirements-dev.txt pyproject.toml
 	.venv/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-# Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel.
+# Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel;
+# the tests open the course website in headless Chromium.
 system:
-	@command -v dot > /dev/null && command -v bwrap > /dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap > /dev/null; \
-	  else echo "Graphviz or bubblewrap is missing: sudo apt-get install graphviz bubblewrap"; exit 1; fi; }
+	@command -v dot > /dev/null && command -v bwrap > /dev/null && command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap chromium > /dev/null; \
+	  else echo "Graphviz, bubblewrap or Chromium is missing: sudo apt-get install graphviz bubblewrap chromium"; exit 1; fi; }
 
 # Before a term starts, and after a dependency's new release: the filled-in notebooks on the newest
 # packages, in a fresh venv, as in Colab (downloads packages; not part of `make test`).

@@ -1,10 +1,10 @@
-"""python -m autograder {build,lessons,release,samples,grade,gradescope}"""
+"""python -m autograder {build,lessons,release,site,samples,grade,gradescope}"""
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from autograder import build, grade, gradescope, lessons, release, samples
+from autograder import build, grade, gradescope, lessons, release, samples, site
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write it even though its Colab badges point at the placeholder repository "
         "(a local try-out; never publish it)",
     )
+
+    p = commands.add_parser("site", help="build the course website from the student tree (Sphinx, MyST-NB)")
+    p.add_argument("--out", default=str(site.SITE), help="default: .work/site")
 
     p = commands.add_parser("samples", help="write the bundled sample submissions (reference, stub, known bugs)")
     p.add_argument("dest", help="folder to write STUDENT/NOTEBOOK.ipynb into")
@@ -74,6 +77,11 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(args: argparse.Namespace) -> int:
+    print(f"built {site.build(args.out)}")
+    return 0
+
+
 def _samples(args: argparse.Namespace) -> int:
     for path in samples.write_samples(args.dest):
         print(f"wrote {path}")
@@ -107,6 +115,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build": _build,
     "lessons": _lessons,
     "release": _release,
+    "site": _site,
     "samples": _samples,
     "grade": _grade,
     "gradescope": _gradescope,

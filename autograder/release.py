@@ -8,6 +8,11 @@ from autograder.course import CAPSTONE, EXERCISES, LESSONS, ROOT
 
 # Copied over the student tree as they are: its README.md, GitHub Classroom's workflow.
 STUDENT_FILES = Path(__file__).parent / "student_files"
+# The course website's Sphinx configuration and the GitHub Pages workflow that publishes it; each
+# names the student repository where they say OWNER/NAME.
+SITE_FILES = Path(__file__).parent / "site_files"
+SITE_CONF = Path(".github/site/conf.py")
+PAGES_WORKFLOW = Path(".github/workflows/pages.yml")
 # The folders whose notebooks go to students; each notebook carries an "Open in Colab" badge.
 RELEASED = (LESSONS, EXERCISES, CAPSTONE)
 # pyproject.toml ships with this stand-in; badges that point at it open nothing in Colab.
@@ -85,4 +90,7 @@ def release(out: str | Path, allow_placeholder: bool = False) -> list[Path]:
     shutil.copy(ROOT / "environment.yml", out / "environment.yml")
     shutil.copy(ROOT / "requirements.txt", out / "requirements.txt")
     shutil.copytree(STUDENT_FILES, out, dirs_exist_ok=True)
+    shutil.copytree(SITE_FILES, out, dirs_exist_ok=True)
+    for named in (SITE_CONF, PAGES_WORKFLOW):
+        (out / named).write_text((out / named).read_text().replace("OWNER/NAME", student_repo()))
     return sorted(p for p in out.rglob("*") if p.is_file())
