@@ -140,7 +140,7 @@ def _owned(loose: list[Path], student: str | None, roster: str | Path | None) ->
 # An LMS download's prefix: Canvas `name_userid_submissionid_file` (`name_LATE_userid_...` when
 # late), Moodle `Full Name_userid_assignsubmission_file_...`. Only the start of a name is read,
 # which the LMS writes; the student's own file name follows it.
-_LMS_PREFIX = re.compile(r"^[^_]+_(?:late_)?(\d+)_", re.IGNORECASE)
+_LMS_PREFIX = re.compile(r"^[^_]+_(?:late_)?(\d+)_(?:\d+|assignsubmission)_", re.IGNORECASE)
 ROSTER_COLUMNS = ("student", "lms_id", "name")
 
 
