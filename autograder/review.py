@@ -170,7 +170,8 @@ _DUNDER_ATTRS = sorted(a for a in FORBIDDEN_ATTRS if a.startswith("__"))
 
 ATTR_FUNCTIONS = ("getattr", "setattr", "delattr")
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
-_DUNDER = re.compile(r"__\w+?__")
+_DUNDER = re.compile(r"__[A-Za-z]\w*?__")
+_PIECE = re.compile(r"__[A-Za-z]|[A-Za-z0-9]__(?!\w)")  # '__glo', 'bals__'; not '____' or '__'
 
 
 @cache
@@ -473,8 +474,11 @@ class _Checker(ast.NodeVisitor):
         """A store to (or deletion of) an attribute of a given class outside the methods the
         assignment asks for changes what the tests run."""
         owner = self._given_object(node)
+        verb = "deletes" if deleted else "assigns"
         if owner and (deleted or (owner, attr) not in self.methods):
-            self.reasons.add(f"{'deletes' if deleted else 'assigns'} {owner}.{attr}")
+            self.reasons.add(f"{verb} {owner}.{attr}")
+        elif _class_of(node):  # type(check).close = ..., check.__class__.close = ...
+            self.reasons.add(f"{verb} .{attr} of an object's class")
 
     # -- imports --------------------------------------------------------------------------------
     def visit_Import(self, node):
@@ -583,7 +587,7 @@ class _Checker(ast.NodeVisitor):
             for attr in _DUNDER_ATTRS:
                 if attr in node.value:
                     self.reasons.add(f"uses .{attr}")
-            if "__" in _DUNDER.sub("", node.value):
+            if _PIECE.search(_DUNDER.sub("", node.value)):
                 self.reasons.add("builds a dunder name from pieces")
 
     def visit_Assign(self, node):
@@ -608,7 +612,7 @@ class _Checker(ast.NodeVisitor):
         """A string the cell builds from constant pieces ('_' * 2 + 'globals' + '_' * 2) that holds
         a dunder name."""
         folded = _fold(node, self.strings)
-        if isinstance(folded, str) and "__" in folded:
+        if isinstance(folded, str) and _DUNDER.search(folded):
             self.reasons.add("builds a dunder name from pieces")
 
 
@@ -661,6 +665,13 @@ def _fold_call(node, strings, depth):
         if isinstance(sep, str) and all(isinstance(p, str) for p in parts):
             return sep.join(parts)
     return None
+
+
+def _class_of(node):
+    """Whether `node` is `type(x)` or `x.__class__`."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "__class__"
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type"
 
 
 def _function_locals(args: ast.arguments, body: list[ast.AST]) -> set[str]:

@@ -87,6 +87,9 @@ ATTACKS = [
     ("del Value.__mul__", "deletes Value.__mul__"),
     ("setattr(Checks, 'true', lambda self, c, m: None)", "assigns Checks.true"),
     ("def __add__(self, other):\n    Value.__hash__ = None", "assigns Value.__hash__"),
+    ("type(Value(1)).__eq__ = lambda self, other: True", "assigns .__eq__ of an object's class"),
+    ("c = Checks('x')\nc.__class__.true = print", "assigns .true of an object's class"),
+    ("setattr(type(Rng(1)), 'random', print)", "assigns .random of an object's class"),
     # builtins a later test cell calls
     ("def print(*args, **kwargs):\n    pass", "redefines print"),
     ("isinstance = lambda *a: True", "redefines isinstance"),
