@@ -1,20 +1,26 @@
-"""Suspicious answers, found by reading the submission's answer cells without running them.
+"""Suspicious code, found by reading every cell of a submission that runs, without running it.
 
-`review(nb, assignment)` returns one short reason per problem found in the answer cells (code
-cells with `metadata.nbgrader.solution` true), sorted and without duplicates, e.g.
-"answer cell add uses get_ipython" or "answer cell backward imports sys". It flags code that
-reaches for the interpreter or the grader (frames, globals, builtins, the IPython shell, files,
-processes, the setup cell's helpers), imports beyond those the exercise allows, and IPython magics
-and shell escapes. A list for an instructor to read: nothing here changes a score.
+`review(nb, assignment)` returns one short reason per problem found in the cells that run the
+student's code: the answer cells (code cells with `metadata.nbgrader.solution` true), cells the
+student added, and given cells the student changed (locked cells are not read: nbgrader puts
+their source back). The reasons are sorted and without duplicates, e.g. "answer cell add uses
+get_ipython" or "cell 12 imports sys". It flags code that reaches for the interpreter or the
+grader (frames, globals, builtins, the IPython shell and `exit._ip`, files, processes, the
+modules and helpers of locked cells), changes the classes the tests run (Checks, Rng, Value...)
+beyond the methods the assignment asks for, redefines builtins, imports beyond those the exercise
+allows, and uses IPython magics and shell escapes. A list for an instructor to read: nothing here
+changes a score.
 
 A cell is read as the kernel would run it: IPython's own input transformer turns magics, shell
 escapes and help syntax into plain Python first. A cell that still does not parse is not flagged
-(it cannot run at all, and its syntax error costs points anyway).
+(it cannot run at all, and its syntax error costs points anyway); one too deeply nested to read
+is.
 
 Static reading has limits: it sees names and attributes as written, so a determined student can
 still hide a lookup behind data the code builds at run time from innocent parts; the checks below
-catch the direct routes and the usual obfuscations (computed getattr names, dunder strings,
-aliases of dangerous modules defined by the setup cell, private attributes of modules).
+catch the direct routes and the usual obfuscations (computed getattr names, dunder strings and
+dunder names built from constant pieces, aliases of dangerous modules defined by locked cells,
+private attributes of modules).
 """
 
 import ast
