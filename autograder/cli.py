@@ -33,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("grade", help="autograde submitted notebooks against the hidden tests")
     p.add_argument("paths", nargs="+", help="a submitted .ipynb, or a folder laid out STUDENT/NOTEBOOK.ipynb")
     p.add_argument("--out", default="grades", help="where grades.csv and feedback/ go (default: ./grades)")
-    p.add_argument("--student", help="student id for a single submitted file")
+    p.add_argument("--student", help="the student whose work the loose files given are")
+    p.add_argument(
+        "--roster",
+        help="CSV with the columns student,lms_id,name: names the owner of each file downloaded "
+        "from an LMS (file names starting name_userid_)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="grade in N worker processes (default 1)")
     p.add_argument("--force", action="store_true", help="grade again what an earlier run already graded")
     p.add_argument(
@@ -90,7 +95,7 @@ def _samples(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     subs = grade.grade(
-        grade.find_submissions(args.paths, args.student),
+        grade.find_submissions(args.paths, args.student, args.roster),
         args.out,
         jobs=args.jobs,
         force=args.force,

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,7 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and
 
 from autograder.course import ROOT, SOLUTIONS, WORK, assignments, limits
 from autograder.engine import needs_engine, reference_engine, saves_engine
-from autograder.intake import intake, student_from_name
+from autograder.intake import intake
 from autograder.result import Result, Status, Task, feedback_page
 from autograder.review import review
 
@@ -79,20 +80,103 @@ class Submission:
         return f"{label}: {self.reason}" if self.reason else label
 
 
-def find_submissions(paths: Iterable[str | Path], student: str | None = None) -> list[Submission]:
-    """Submissions under `paths`: files, or folders laid out STUDENT/NOTEBOOK.ipynb or
-    STUDENT/ASSIGNMENT/NOTEBOOK.ipynb (nbgrader's own layout). Every file counts, so that a
-    student who handed in something that is not a notebook is told so."""
-    found = []
+def find_submissions(
+    paths: Iterable[str | Path], student: str | None = None, roster: str | Path | None = None
+) -> list[Submission]:
+    """Submissions under `paths`: folders laid out STUDENT/NOTEBOOK.ipynb or
+    STUDENT/ASSIGNMENT/NOTEBOOK.ipynb (nbgrader's own layout), and loose files (given as paths,
+    or lying directly in a given folder). Every file counts, so that a student who handed in
+    something that is not a notebook is told so.
+
+    A loose file's name is the student's choice, so it never names the student: all loose files
+    are `student`'s, or each is named by the LMS prefix `name_userid_` of a download, looked up
+    in `roster` (see `read_roster`). Anything else is refused (SystemExit saying which files)."""
+    found, loose = [], []
     for path in map(Path, paths):
-        if path.is_dir():
-            for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                rel = f.relative_to(path)
-                if len(rel.parts) >= 2 and not any(part.startswith(".") for part in rel.parts):
-                    found.append(Submission(rel.parts[0], f))
-        else:
-            found.append(Submission(student or student_from_name(path), path))
+        if not path.is_dir():
+            loose.append(path)
+            continue
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            rel = f.relative_to(path)
+            if any(part.startswith(".") for part in rel.parts):
+                continue
+            if len(rel.parts) >= 2:
+                found.append(Submission(rel.parts[0], f))
+            else:
+                loose.append(f)
+    if loose:
+        found += _owned(loose, student, roster)
+    elif student or roster:
+        raise SystemExit("--student and --roster name the owner of loose files; these folders have none")
     return found
+
+
+def _owned(loose: list[Path], student: str | None, roster: str | Path | None) -> list[Submission]:
+    """Loose files as submissions of `student`, or of the roster's students their LMS prefix names."""
+    if student and roster:
+        raise SystemExit("give --student or --roster, not both")
+    if student:
+        return [Submission(_safe_id(student, "--student"), path) for path in loose]
+    names = ", ".join(p.name for p in loose[:5]) + (f" and {len(loose) - 5} more" if len(loose) > 5 else "")
+    if roster is None:
+        raise SystemExit(
+            f"whose work is {names}? A file's name is its student's choice, so it never names the student: "
+            "give --student ID (every loose file is that student's), or --roster ROSTER.csv for files "
+            "downloaded from an LMS (named name_userid_...), or lay the files out as STUDENT/NOTEBOOK.ipynb"
+        )
+    by_lms = {r["lms_id"]: r["student"] for r in read_roster(roster) if r.get("lms_id")}
+    subs, unknown = [], []
+    for path in loose:
+        lms_id = lms_user_id(path.name)
+        if lms_id in by_lms:
+            subs.append(Submission(by_lms[lms_id], path))
+        else:
+            unknown.append(f"{path.name} ({'user ' + lms_id + ' is not in the roster' if lms_id else 'no LMS prefix'})")
+    if unknown:
+        raise SystemExit(f"cannot tell whose work these files are, so nothing was graded: {'; '.join(unknown)}")
+    return subs
+
+
+# An LMS download's prefix: Canvas `name_userid_submissionid_file` (`name_LATE_userid_...` when
+# late), Moodle `Full Name_userid_assignsubmission_file_...`. Only the start of a name is read,
+# which the LMS writes; the student's own file name follows it.
+_LMS_PREFIX = re.compile(r"^[^_]+_(?:late_)?(\d+)_(?:\d+|assignsubmission)_", re.IGNORECASE)
+ROSTER_COLUMNS = ("student", "lms_id", "name")
+
+
+def lms_user_id(filename: str) -> str | None:
+    """The LMS user id of a downloaded file's `name_userid_` prefix, or None."""
+    m = _LMS_PREFIX.match(filename)
+    return m.group(1) if m else None
+
+
+def read_roster(path: str | Path) -> list[dict[str, str]]:
+    """The roster: a CSV file with the columns student (the id grades.csv uses), lms_id (the user
+    id of the LMS, in its download names and its grade export) and name, one row a student.
+    SystemExit, saying why, for a roster that could attribute a file to two students."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise SystemExit(f"cannot read the roster {path}: {e}") from None
+    if not rows or "student" not in rows[0] or "lms_id" not in rows[0]:
+        raise SystemExit(f"the roster {path} needs a header row with the columns {','.join(ROSTER_COLUMNS)}")
+    rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in rows]
+    for column in ("student", "lms_id"):
+        seen = Counter(r[column] for r in rows if r.get(column))
+        twice = sorted(v for v, n in seen.items() if n > 1)
+        if twice:
+            raise SystemExit(f"the roster {path} lists {column} {', '.join(twice)} more than once")
+    for r in rows:
+        _safe_id(r.get("student", ""), f"the roster {path}")
+    return rows
+
+
+def _safe_id(student: str, where: str) -> str:
+    """`student`, if it can name a folder of OUT/feedback/; else SystemExit naming `where`."""
+    if not student or student.startswith(".") or "/" in student or "\\" in student:
+        raise SystemExit(f"{where}: {student!r} cannot be a student id (empty, or a path)")
+    return student
 
 
 def grade(
@@ -116,7 +200,10 @@ def take_in(submissions: list[Submission]) -> list[Submission]:
     assignment, the newest counts. Returns `submissions`."""
     newest: dict[tuple[str, str], Submission] = {}
     for s in submissions:
-        aid = _recognise(s)
+        try:
+            aid = _recognise(s)
+        except Exception as e:  # one file's surprise is its own error row, never the batch's end
+            s.state, s.reason, s.notebook, aid = Status.ERROR, f"intake failed ({type(e).__name__})", None, None
         if aid:
             _keep_newest(newest, (s.student, aid), s)
     return submissions
@@ -178,7 +265,10 @@ def _flag_for_review(submissions: list[Submission]) -> None:
     for s in submissions:
         if s.notebook is None or s.assignment is None or s.state is Status.SUPERSEDED:
             continue
-        s.review = review(s.notebook, s.assignment)
+        try:
+            s.review = review(s.notebook, s.assignment)
+        except Exception as e:  # code the review cannot read is code to read by hand
+            s.review = [f"the review could not read its cells ({type(e).__name__})"]
         s.notes += [f"review: {r}" for r in s.review]
         if s.review and s.state is Status.GRADED:  # an error status says more, and stays
             more = len(s.review) - 1
@@ -213,20 +303,34 @@ def _tasks(
     for s in submissions:
         if s.state is not Status.NOT_GRADED or s.assignment is None or s.notebook is None:
             continue  # not a notebook of the course, or superseded
-        s.digest = _digest(json.dumps(s.notebook, sort_keys=True).encode() + _tests_bytes(s.assignment))
-        if (
-            not force
-            and (not feedback or feedback_page(out, s.student, s.assignment).exists())
-            and _reuse(out, s, key, sandboxed)
-        ):
+        try:
+            task = _task(s, staging, out, force, key, sandboxed, feedback)
+        except Exception as e:  # this file's own error row; the others are graded
+            s.state, s.reason = Status.ERROR, f"could not be staged for grading ({type(e).__name__})"
             continue
-        staged = staging / s.student / f"{s.assignment}.ipynb"
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_text(json.dumps(s.notebook))
-        engine = reference_engine(s.assignment)
-        engine_path = str(engine) if engine else None
-        tasks.append((s, Task(s.student, s.assignment, str(staged), engine_path, sandboxed, feedback=feedback)))
+        if task is not None:
+            tasks.append((s, task))
     return tasks
+
+
+def _task(
+    s: Submission, staging: Path, out: Path, force: bool, key: bytes, sandboxed: bool, feedback: bool
+) -> Task | None:
+    """The task that grades `s`, staged; None when a verified earlier result is reused."""
+    assert s.assignment is not None
+    s.digest = _digest(json.dumps(s.notebook, sort_keys=True).encode() + _tests_bytes(s.assignment))
+    if (
+        not force
+        and (not feedback or feedback_page(out, s.student, s.assignment).exists())
+        and _reuse(out, s, key, sandboxed)
+    ):
+        return None
+    staged = staging / s.student / f"{s.assignment}.ipynb"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_text(json.dumps(s.notebook))
+    engine = reference_engine(s.assignment)
+    engine_path = str(engine) if engine else None
+    return Task(s.student, s.assignment, str(staged), engine_path, sandboxed, feedback=feedback)
 
 
 def _tests_bytes(aid: str) -> bytes:

@@ -23,7 +23,9 @@ that takes several notebooks at once.
 The zip holds the hidden tests and reference solutions: upload it only to Gradescope, where
 students never see it. Students see each test cell's score and the verdict the course's
 feedback shows (the failed check's message, or how many checks passed), never a hidden
-test's source.
+test's source. A submission the review flags keeps its score, as `grade` keeps it; why it was
+flagged goes into a test worth 0 points that Gradescope shows instructors only (visibility
+"hidden"), never into what the student reads.
 
 Set AUTOGRADER_ROOT to run `run_autograder` on a folder laid out like Gradescope's
 (`source/`, `submission/`, `results/`) instead of /autograder.
@@ -220,20 +222,40 @@ def _report(subs: list[grade.Submission], expected: list[str], problems: list[st
         if chosen is None:
             lines.append(f"{aid}: not submitted")
             continue
-        score += chosen.score if chosen.state is Status.GRADED else 0.0
+        score += chosen.score if chosen.state in SCORED else 0.0
         lines += _summary(aid, chosen, [s for s in candidates if s is not chosen])
         tests += _tests(aid, chosen, prefix=len(expected) > 1)
+        if chosen.review:
+            tests.append(_for_the_instructor(aid, chosen))
     lines += problems
     for number, test in enumerate(tests, 1):
         test["number"] = str(number)
     return {"score": score, "output": "\n".join(lines), "tests": tests}
 
 
+# Scored as `grade` scores them: a submission flagged for review keeps its score, and only the
+# instructor reads why (a student told which line tripped the review learns how to hide it).
+SCORED = (Status.GRADED, Status.REVIEW)
+
+
+def _for_the_instructor(aid: str, sub: grade.Submission) -> dict[str, Any]:
+    """A test worth nothing that Gradescope shows the instructor only: why to read the answers."""
+    return {
+        "name": f"{aid}: to review (instructors only)",
+        "score": 0.0,
+        "max_score": 0.0,
+        "status": "failed",
+        "visibility": "hidden",
+        "output": "The score stands; read the cells named:\n" + "\n".join(sub.review),
+    }
+
+
 def _summary(aid: str, chosen: grade.Submission, superseded: list[grade.Submission]) -> list[str]:
     line = f"{aid}: {chosen.score:g} / {autograded_points(aid):g} points"
-    if chosen.state is not Status.GRADED:
+    if chosen.state not in SCORED:
         line += f" ({chosen.status})"
-    lines = [line, *(f"  note: {n}" for n in chosen.notes), *(f"  {s.path.name}: {s.status}" for s in superseded)]
+    notes = [n for n in chosen.notes if not n.startswith("review:")]
+    lines = [line, *(f"  note: {n}" for n in notes), *(f"  {s.path.name}: {s.status}" for s in superseded)]
     manual = _manual_cells(aid)
     if manual:
         hand = sum(_points(aid).get(g, 0) for g in manual)
@@ -253,7 +275,7 @@ def _tests(aid: str, sub: grade.Submission, prefix: bool) -> list[dict[str, Any]
     for gid in ids:
         got, most = sub.tests.get(gid, (0.0, points.get(gid, 0.0)))
         got = got or 0.0
-        graded = sub.state is Status.GRADED
+        graded = sub.state in SCORED
         passed = graded and got >= most
         tests.append(
             {

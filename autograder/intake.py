@@ -37,20 +37,62 @@ def released(aid: str) -> list:
     return _release_cache[aid]
 
 
+# A notebook of this course is well under 1 MB; one with large plots a few MB. Checked before
+# parsing: a huge or deeply nested file must not take the grader's memory or stack.
+MAX_BYTES = 32 * 2**20
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether the JSON text `raw` nests arrays and objects deeper than MAX_DEPTH, read without
+    parsing it: strings removed, then the innermost empty pairs, one level per pass."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(MAX_DEPTH):
+        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if shorter == brackets:
+            return False  # balanced (nothing left) or broken JSON, which the parser reports
+        brackets = shorter
+    return bool(brackets)
+
+
 def read_notebook(path: str | Path) -> dict | Intake:
     """The notebook at `path` as raw JSON (a submission is read as it is, however mangled), or an
     Intake carrying the reason it is not one."""
-    raw = Path(path).read_bytes()
+    with open(path, "rb") as f:
+        raw = f.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        return Intake(error=f"the file is larger than {MAX_BYTES // 2**20} MB (clear the outputs and hand it in again)")
     if not raw.strip():
         return Intake(error="the file is empty")
+    if _too_deep(raw):
+        return Intake(error=f"not a readable notebook: nested deeper than {MAX_DEPTH} levels")
     try:
         nb = json.loads(raw.decode("utf-8", errors="replace"))
-    except json.JSONDecodeError as e:
-        return Intake(error=f"not a readable notebook: broken JSON at line {e.lineno}")
+    except (json.JSONDecodeError, RecursionError) as e:
+        line = f" at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        return Intake(error=f"not a readable notebook: broken JSON{line}")
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         return Intake(error="not a Jupyter notebook (no list of cells)")
     nb["cells"] = [c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")]
+    for number, cell in enumerate(nb["cells"], 1):
+        problem = _malformed(cell)
+        if problem:
+            return Intake(error=f"not a readable notebook: in cell {number}, {problem}")
     return nb
+
+
+def _malformed(cell: dict) -> str | None:
+    """What in a cell's source or nbgrader metadata has a type no notebook tool writes."""
+    src = cell.get("source", "")
+    if not isinstance(src, str) and not (isinstance(src, list) and all(isinstance(line, str) for line in src)):
+        return "the source is neither text nor a list of lines"
+    meta = cell.get("metadata")
+    nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+    if isinstance(nbgrader, dict) and not isinstance(nbgrader.get("grade_id", ""), str):
+        return "the nbgrader grade_id is not text"
+    return None
 
 
 def submission_name(path: str | Path) -> str:
@@ -68,16 +110,6 @@ def assignment_from_name(path: str | Path, known: list[str]) -> str | None:
         if parent.name in known:
             return parent.name
     return None
-
-
-def student_from_name(path: str | Path, known: list[str] | None = None) -> str:
-    """`alice_02_value_backward.ipynb` -> alice; a bare notebook name -> its folder's name."""
-    aid = assignment_from_name(path, known or assignments())
-    rest = submission_name(path)
-    if aid:
-        rest = rest.replace(aid, "").replace(aid.split("_", 1)[-1], "")
-    rest = re.sub(r"[\s_\-]+", " ", rest).strip()
-    return rest.replace(" ", "_") if rest and not rest.isdigit() else Path(path).parent.name
 
 
 def _content_match(nb: dict, aid: str) -> int:

@@ -1,11 +1,14 @@
 """An attack corpus, graded as one cohort: a stub of exercise 2 with a few hostile lines in one
-answer cell. Each attack must earn nothing over the untouched stub, harm no other student of the
-batch (the honest students graded after it on the same worker keep their full marks), and be
-flagged for review where its code reaches for the interpreter or the grader."""
+answer cell (or in a cell of its own). Each attack must earn nothing over the untouched stub, harm
+no other student of the batch (the honest students graded after it on the same worker keep their
+full marks), and be flagged for review where its code reaches for the interpreter or the grader.
+Beside them, in the same run: files made to stop the whole batch, and a file that poses as another
+student."""
 
 import csv
 import json
 import os
+import shutil
 import textwrap
 
 import psutil
@@ -115,11 +118,19 @@ def _unforged_scores():
     return {(r["student"], r["assignment"]): float(r["score"]) for r in rows}
 
 
-def _stub_with(code):
+ADDED = "added-cell-"  # an attack whose code is a cell of its own, added after the answer to `add`
+
+
+def _stub_with(code, added=False):
     nb = stub(AID)
-    for cell in nb["cells"]:
+    code = textwrap.dedent(code).strip()
+    for k, cell in enumerate(nb["cells"]):
         if notebooks.grade_id(cell) == "add":
-            cell["source"] = textwrap.dedent(code).strip() + "\n\n" + "".join(cell["source"])
+            if added:
+                nb["cells"].insert(k + 1, {"cell_type": "code", "metadata": {}, "outputs": [], "source": code})
+            else:
+                cell["source"] = code + "\n\n" + "".join(cell["source"])
+            break
     return nb
 
 
@@ -186,8 +197,9 @@ def _attacks(out):
                 self._report("close", float(expected), message, tol=tol)
             )
             Checks.true = lambda self, condition, message: self._report("true", True, message)
+            Rng.random = lambda self: 0.5
             """,
-            False,
+            True,
         ),
         "patch-interpreter": (
             """
@@ -220,7 +232,7 @@ def _attacks(out):
                 return out
             Value.__add__ = __add__
             """,
-            False,
+            True,
         ),
         "echo-hidden-tests": (
             """
@@ -312,6 +324,63 @@ def _attacks(out):
             """,
             True,
         ),
+        # the IPython shell, and the modules a locked cell imported, by ways that name neither
+        "ipython-shell": (
+            f"""
+            exit._ip.events.register("post_run_cell", lambda result: print(result.info.raw_cell))
+            quit._ip.system("sleep 1000 {MARK} &")
+            """,
+            True,
+        ),
+        "locked-modules": (
+            f"""
+            for _p in {secrets[:2]!r}:
+                try:
+                    print(_json.codecs.open(_p).read()[:100])
+                except Exception:
+                    pass
+            vars(_os)["system"]("sleep 1000 {MARK} &")
+            """,
+            True,
+        ),
+        "dunder-pieces": (
+            """
+            _a = "_" * 2
+            _leak = ("{0.close." + _a + "glo" + "bals" + _a + "}").format(Checks)
+            """,
+            True,
+        ),
+        "display-raw": (
+            """
+            for _k in range(8):
+                _forged = '@@check {"name": "__add__", "n": %d, "kind": "true", "value": true}' % _k
+                display({"text/plain": _forged}, raw=True)
+            """,
+            True,
+        ),
+        "shadow-builtins": (
+            """
+            def isinstance(obj, cls):
+                return True
+            def print(*args, **kwargs):
+                pass
+            """,
+            True,
+        ),
+        ADDED + "os-system": (
+            f"""
+            import os
+            os.system("sleep 1000 {MARK} &")
+            """,
+            True,
+        ),
+        ADDED + "honest-helper": (
+            """
+            def as_value(x):
+                return x if isinstance(x, Value) else Value(x)
+            """,
+            False,
+        ),
         "hidden-marker-in-answer": (
             """
             # ### BEGIN HIDDEN TESTS
@@ -329,13 +398,14 @@ def corpus(tmp_path_factory):
     attacks = _attacks(out)
     inbox = root / "in"
     submitted = {"aa-honest-stub": stub(AID), "zz-honest-reference": filled(AID)}
-    submitted.update({f"m-{name}": _stub_with(code) for name, (code, _) in attacks.items()})
+    submitted.update({f"m-{name}": _stub_with(code, name.startswith(ADDED)) for name, (code, _) in attacks.items()})
+    submitted.update(_batch_stoppers())
     # honest students graded after the attacks, on whichever worker took them
     submitted.update({f"zz-victim-{k}": filled(AID) for k in range(2)})
     for student, nb in submitted.items():
         path = inbox / student / f"{AID}.ipynb"
         path.parent.mkdir(parents=True)
-        path.write_text(json.dumps(nb))
+        path.write_text(nb if isinstance(nb, str) else json.dumps(nb))
     # an honest answer that imports torch: at grading it gets the stand-in, and full marks
     honest_torch = filled(CAPSTONE)
     for cell in honest_torch["cells"]:
@@ -349,13 +419,42 @@ def corpus(tmp_path_factory):
         path = inbox / student / f"{aid}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(_forged(nb)))
-    subs = grade.grade(grade.find_submissions([inbox]), out, jobs=2, feedback=True)
+    subs = grade.grade(grade.find_submissions([inbox]) + _lms_download(root), out, jobs=2, feedback=True)
+    shutil.copy(out / "grades.csv", root / "first-grades.csv")  # the later batch writes its own
     # a later batch, in the same output folder: the plants of the first must not reach it
     later = root / "later"
     (later / "zz-later-victim").mkdir(parents=True)
     (later / "zz-later-victim" / f"{AID}.ipynb").write_text(json.dumps(filled(AID)))
     subs += grade.grade(grade.find_submissions([later]), out, jobs=1, feedback=True)
     return {s.student: s for s in subs}, attacks, out
+
+
+def _batch_stoppers():
+    """Files that once stopped grading for the whole class: {student: notebook, or raw text}."""
+    list_id, number_in_source = stub(AID), stub(AID)
+    for cell in list_id["cells"]:
+        if notebooks.grade_id(cell) == "add":
+            cell["metadata"]["nbgrader"]["grade_id"] = ["add"]
+    next(c for c in number_in_source["cells"] if c["cell_type"] == "code")["source"] = ["x = 1\n", 5]
+    return {
+        "m-stop-nested-json": "[" * 50_000 + "]" * 50_000,
+        "m-stop-list-grade-id": list_id,
+        "m-stop-number-in-source": number_in_source,
+        "m-stop-long-sum": _stub_with("_total = " + " + ".join(["1"] * 1200)),
+    }
+
+
+def _lms_download(root):
+    """An LMS download, graded with a roster: bob's work, and alice's copy of a file named like his
+    (once, the loose file's name made it bob's, newer than his own, and bob got 0)."""
+    folder = root / "lms"
+    folder.mkdir()
+    (root / "roster.csv").write_text("student,lms_id,name\nzz-bob,2222,Bob B\nm-alice,1111,Alice A\n")
+    (folder / f"bbob_2222_901_{AID}.ipynb").write_text(json.dumps(filled(AID)))
+    impostor = folder / f"aalice_1111_902_Bob_{AID} (1).ipynb"
+    impostor.write_text(json.dumps(stub(AID)))
+    os.utime(impostor, (os.path.getmtime(folder) + 100,) * 2)  # newer than bob's
+    return grade.find_submissions([folder], roster=root / "roster.csv")
 
 
 def test_an_answer_that_imports_torch_gets_the_stand_in_and_full_marks(corpus):
@@ -396,7 +495,7 @@ def test_an_attack_is_flagged_for_review_when_it_reaches_for_the_interpreter(cor
 
 def test_no_other_student_is_harmed_in_the_batch_or_a_later_one(corpus):
     subs, _, out = corpus
-    for student in ["zz-honest-reference", "zz-victim-0", "zz-victim-1", "zz-later-victim"]:
+    for student in ["zz-honest-reference", "zz-victim-0", "zz-victim-1", "zz-later-victim", "zz-bob"]:
         assert subs[student].status == "graded" and subs[student].score == 21, (student, subs[student].status)
     rows = (out / "grades.csv").read_text()
     assert "owned" not in rows and "zz-later-victim" in rows
@@ -421,3 +520,31 @@ def test_the_grader_files_are_untouched(corpus):
     assert not any(p.read_bytes() == b"owned" for p in out.rglob("*") if p.is_file())
     assert not any(p.read_bytes() == b"owned" for p in WORK.rglob("*") if p.is_file() and p.stat().st_size == 5)
     assert os.environ.get("MICROGRAD_GRADING") is None
+
+
+@pytest.mark.parametrize(
+    "student,status",
+    [
+        ("m-stop-nested-json", "error: not a readable notebook: nested deeper than"),
+        ("m-stop-list-grade-id", "error: not a readable notebook: in cell"),
+        ("m-stop-number-in-source", "error: not a readable notebook: in cell"),
+        ("m-stop-long-sum", "review: answer cell add is too deeply nested to review"),
+    ],
+)
+def test_a_file_made_to_stop_the_batch_gets_its_own_row(corpus, student, status):
+    subs, _, out = corpus
+    assert subs[student].status.startswith(status) and subs[student].score == 0, subs[student].status
+    rows = (out.parent / "first-grades.csv").read_text()
+    assert f"\n{student}," in rows and "\nzz-victim-1,02_value_backward,21,21,0,graded," in rows
+
+
+def test_a_file_named_like_another_students_is_its_senders(corpus):
+    subs, _, _ = corpus
+    assert subs["zz-bob"].score == 21 and subs["zz-bob"].status == "graded"
+    assert subs["m-alice"].score == 0 and "superseded" not in subs["zz-bob"].status
+
+
+def test_a_cell_the_student_added_is_reviewed_and_an_honest_one_runs_unflagged(corpus):
+    subs, _, _ = corpus
+    assert any(n.startswith("review: cell ") and "uses os" in n for n in subs[f"m-{ADDED}os-system"].notes)
+    assert subs[f"m-{ADDED}honest-helper"].status == "graded"

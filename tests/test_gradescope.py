@@ -23,10 +23,13 @@ SAID = {"full": "Sandbox: bubblewrap", "uid": "Sandbox: separate user only (this
 
 
 def _messy():
-    """The reference answers in a renamed copy whose cells lost all their metadata."""
+    """The reference answers in a renamed copy whose cells lost all their metadata, and a cell of
+    the student's own that imports numpy: honest, and flagged for review (exercise 2 allows math
+    and random only)."""
     nb = samples.filled(AID)
     for cell in nb["cells"]:
         cell["metadata"] = {}
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "import numpy as np"})
     return nb
 
 
@@ -179,17 +182,26 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
     flagged = grade.find_submissions([submission / f"{AID}.ipynb"], gradescope.STUDENT)[0]
     grade._fill(flagged, Result(flagged.student, AID, Status.GRADED, score=3.0, tests={"test_add": CellResult(1, 1)}))
     flagged.assignment, flagged.state, flagged.reason = AID, Status.REVIEW, "answer cell add uses os"
+    flagged.review = ["answer cell add uses os", "cell 40 uses exit"]
+    flagged.notes += [f"review: {r}" for r in flagged.review]
     review = gradescope._report([flagged], [AID], [])
-    assert review["score"] == 0 and review["tests"][0]["output"] == "Not graded: review: answer cell add uses os"
+    assert review["score"] == 3.0, "scored as the course's grader scores it: the score stands"
+    shown = [t for t in review["tests"] if t.get("visibility") != "hidden"]
+    assert shown[0]["output"] == "Passed." and review["output"] == f"{AID}: 3 / {total:g} points"
+    assert "uses" not in json.dumps([review["output"], shown]), "the reasons are the instructor's"
+    hidden = [t for t in review["tests"] if t.get("visibility") == "hidden"]
+    assert len(hidden) == 1 and hidden[0]["max_score"] == 0
+    assert "answer cell add uses os" in hidden[0]["output"] and "cell 40 uses exit" in hidden[0]["output"]
 
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_results_json_scores_equal_the_course_grader(graded, student):
     results, sub = graded[student]
-    assert sub.status == "graded", sub.status
+    assert sub.status == ("review: cell 51 imports numpy" if student == "messy" else "graded"), sub.status
     assert results["score"] == sub.score
-    assert {t["name"]: (t["score"], t["max_score"]) for t in results["tests"]} == sub.tests
+    shown = [t for t in results["tests"] if t.get("visibility") != "hidden"]
+    assert {t["name"]: (t["score"], t["max_score"]) for t in shown} == sub.tests
     assert sum(t["max_score"] for t in results["tests"]) == sub.max_score
     assert all(t["output"] and t["status"] in ("passed", "failed") for t in results["tests"])
 
@@ -201,6 +213,17 @@ def test_scores_are_those_expected(graded):
     assert 0 < graded["buggy"][0]["score"] < graded["buggy"][1].max_score
     assert graded["messy"][0]["score"] == graded["reference"][0]["score"]
     assert "restored the nbgrader metadata" in graded["messy"][0]["output"]
+
+
+@pytest.mark.kernel
+def test_a_flagged_submission_keeps_its_score_and_only_the_instructor_reads_why(graded):
+    results, sub = graded["messy"]
+    assert sub.review == ["cell 51 imports numpy"]
+    assert results["score"] == sub.score == gradescope.autograded_points(AID)
+    shown = json.dumps([results["output"], [t for t in results["tests"] if t.get("visibility") != "hidden"]])
+    assert "numpy" not in shown and "review" not in shown
+    hidden = [t for t in results["tests"] if t.get("visibility") == "hidden"]
+    assert len(hidden) == 1 and "cell 51 imports numpy" in hidden[0]["output"]
 
 
 @pytest.mark.kernel

@@ -76,6 +76,38 @@ ATTACKS = [
     ("object.__getattribute__(print, '__self__')", "uses .__getattribute__"),
     ("value = getattr(Value, '__init__')", "uses getattr with __init__"),
     ("torch.os.system('ls')", "uses .os"),
+    # the IPython shell behind exit and quit
+    ("exit._ip.system('ls')", "uses exit"),
+    ("shell = quit._ip", "uses ._ip"),
+    ("def __add__(self, other):\n    return self.shell._ip.ex('1')", "uses ._ip"),
+    # the classes the tests run: only the methods the assignment asks for may be set
+    ("Checks.close = lambda self, *a, **k: None", "assigns Checks.close"),
+    ("Rng.random = lambda self: 0.5", "assigns Rng.random"),
+    ("Value.__eq__ = lambda self, other: True", "assigns Value.__eq__"),
+    ("del Value.__mul__", "deletes Value.__mul__"),
+    ("setattr(Checks, 'true', lambda self, c, m: None)", "assigns Checks.true"),
+    ("def __add__(self, other):\n    Value.__hash__ = None", "assigns Value.__hash__"),
+    ("type(Value(1)).__eq__ = lambda self, other: True", "assigns .__eq__ of an object's class"),
+    ("c = Checks('x')\nc.__class__.true = print", "assigns .true of an object's class"),
+    ("setattr(type(Rng(1)), 'random', print)", "assigns .random of an object's class"),
+    # builtins a later test cell calls
+    ("def print(*args, **kwargs):\n    pass", "redefines print"),
+    ("isinstance = lambda *a: True", "redefines isinstance"),
+    ("from math import isclose as abs", "redefines abs"),
+    # modules a locked cell imported, however they are reached
+    ("ns = vars(zipfile)", "uses vars"),
+    ("shutil.rmtree('/tmp/x')", "uses shutil"),
+    ("f = _json.codecs.open('x')", "uses _json"),
+    ("f = _json.codecs.open('x')", "uses .codecs"),
+    # dunder names built from pieces
+    ("leak = ('{0.__glo' + 'bals__}').format(print)", "builds a dunder name from pieces"),
+    ("a = '_' * 2\nname = a + 'globals' + a", "builds a dunder name from pieces"),
+    ("name = ''.join(['_', '_', 'code', '_', '_'])", "builds a dunder name from pieces"),
+    ("name = f'{chr(95)}{chr(95)}class{chr(95)}{chr(95)}'", "builds a dunder name from pieces"),
+    # output the grader reads as a test cell's
+    ("display({'text/plain': '@@check {}'}, raw=True)", "uses display with raw"),
+    # a cell the review cannot read is read by hand
+    ("total = " + " + ".join(["a"] * 1200), "is too deeply nested to review"),
 ]
 
 
@@ -110,14 +142,35 @@ def test_ordinary_code_is_not_flagged():
     assert review.review(with_answer(code), EX) == []
 
 
-def test_cells_that_do_not_parse_and_other_cells_are_not_flagged():
+def test_cells_that_do_not_parse_and_cells_that_do_not_run_are_not_flagged():
     assert review.review(with_answer("import os\ndef broken(:\n"), EX) == []
     nb = filled(EX)
-    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "import os\nos.system('ls')"})
     nb["cells"].append(
         {"cell_type": "markdown", "metadata": {"nbgrader": {"solution": True, "grade_id": "m"}}, "source": "import os"}
     )
+    nb["cells"].append({"cell_type": "raw", "metadata": {}, "source": "import os"})
     assert review.review(nb, EX) == []
+
+
+def test_a_cell_the_student_added_is_reviewed_and_an_honest_one_raises_no_flag():
+    nb = filled(EX)
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "import os\nos.system('ls')"})
+    assert review.review(nb, EX) == [f"cell {len(nb['cells'])} imports os", f"cell {len(nb['cells'])} uses os"]
+    nb = filled(EX)
+    helper = "def as_value(x):\n    return x if isinstance(x, Value) else Value(x)\n\nprint(as_value(2).data)"
+    nb["cells"].insert(5, {"cell_type": "code", "metadata": {}, "outputs": [], "source": helper})
+    assert review.review(nb, EX) == []
+
+
+def test_a_locked_cell_is_not_reviewed_but_a_changed_given_cell_is():
+    nb = filled(EX)
+    locked = next(c for c in nb["cells"] if notebooks.grade_id(c) == "test_add")
+    locked["source"] = "import os"  # nbgrader puts the locked source back before it runs
+    assert review.review(nb, EX) == []
+    free = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and not notebooks.grade_id(c)]
+    assert free, "the exercise gives a cell to try things in"
+    nb["cells"][free[0]]["source"] = "exit._ip.ex('1')"
+    assert review.review(nb, EX) == [f"cell {free[0] + 1} uses ._ip", f"cell {free[0] + 1} uses exit"]
 
 
 def test_allowed_imports_come_from_the_source_notebook(monkeypatch):
