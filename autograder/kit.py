@@ -69,14 +69,6 @@ class Checks:
             self._fail(f"{message} (got {actual!r}, expected {expected!r})")
         self.count += 1
 
-    def true(self, condition, message=""):
-        """`condition` must hold."""
-        if GRADING:
-            return self._report("true", condition is True, message)
-        if condition is not True:
-            self._fail(message)
-        self.count += 1
-
     def below(self, actual, bound=None, message=""):
         """`actual` must be a number below `bound`."""
         self._compare("below", actual, bound, message, lambda a, b: a < b)

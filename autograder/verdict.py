@@ -85,7 +85,7 @@ def _holds(ref, value):
     kind = ref["kind"]
     if kind == "done":
         return True
-    if kind in ("true", "equal"):
+    if kind == "equal":
         return _same(value, ref["value"])
     if not _is_number(value):
         return False
