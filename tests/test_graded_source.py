@@ -23,6 +23,7 @@ question.
 import ast
 
 import pytest
+from test_grading_mode import PROPERTY_CELLS
 
 from autograder import notebooks
 from autograder.course import SOLUTIONS, assignments
@@ -267,6 +268,28 @@ def test_no_test_cell_leaves_an_expected_value_in_the_graded_kernel(aid):
         if notebooks.is_test(cell):
             kept = kept_expectations(cell.source, known)
             assert not kept, f"{notebooks.grade_id(cell)}: the graded kernel keeps {sorted(kept)}"
+
+
+def property_share(aid: str, cells: set[str]) -> float:
+    """The share of `aid`'s autograded points that the test cells `cells` carry."""
+    points = {
+        notebooks.grade_id(c): notebooks.nbgrader_metadata(c)["points"]
+        for c in notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells
+        if notebooks.is_test(c)
+    }
+    assert cells <= set(points), f"not test cells of {aid}: {sorted(cells - set(points))}"
+    return sum(points[gid] for gid in cells) / sum(points.values())
+
+
+@pytest.mark.parametrize("aid", assignments())
+def test_cells_that_check_only_properties_carry_at_most_a_tenth_of_the_points(aid):
+    assert property_share(aid, PROPERTY_CELLS.get(aid, set())) <= 0.1
+
+
+def test_the_share_counts_every_test_cell_and_nothing_else():
+    assert property_share("06_training", {"test_xor_run", "test_train"}) > 0.1
+    with pytest.raises(AssertionError, match="writeup_bug"):
+        property_share("07_capstone", {"writeup_bug"})
 
 
 PLANTED = """
