@@ -51,7 +51,8 @@ class Checks:
         """`actual` must be a number within `tol` of `expected` (relative or absolute).
         `wrong` lists (value, cause) pairs: an answer close to a known wrong value names its cause."""
         if GRADING:  # the grader holds the expected number; the one handed here is ignored
-            return self._report("close", float(actual) if _is_number(actual) else None, message, tol=tol)
+            known = [[float(value), cause] for value, cause in wrong if _is_number(value)]
+            return self._report("close", float(actual) if _is_number(actual) else None, message, tol=tol, wrong=known)
         if expected is None:
             self._fail(f"{message}: this check compares with PyTorch, which is not installed here")
         if not (_is_number(actual) and _math.isclose(actual, expected, rel_tol=tol, abs_tol=tol)):

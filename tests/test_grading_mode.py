@@ -23,8 +23,8 @@ PROPERTY_CELLS = {
 }
 
 
-def _reports(nb, aid):
-    run, reason = execute.run_graded(nb, aid)
+def _reports(nb, aid, reference=False):
+    run, reason = execute.run_graded(nb, aid, reference)
     assert reason is None, reason
     return {c.metadata.nbgrader.grade_id: c for c in run.cells if is_test(c)}
 
@@ -35,7 +35,7 @@ def test_another_secret_still_gives_a_correct_answer_full_marks(aid, monkeypatch
     tests = {c.metadata.nbgrader.grade_id: c.source for c in source.cells if is_test(c)}
     usual = execute.expected_reports(aid)  # cached when the samples were graded
     monkeypatch.setattr(execute, "_salt", lambda aid: "another secret")
-    moved = {gid: reports(c.outputs) for gid, c in _reports(source, aid).items()}
+    moved = {gid: reports(c.outputs) for gid, c in _reports(source, aid, reference=True).items()}
 
     answered = nbformat.reads(nbformat.writes(nbformat.from_dict(samples.filled(aid))), as_version=4)
     for cell in answered.cells:  # as nbgrader does: the test cells come from the source

@@ -130,6 +130,18 @@ def test_a_wrong_missing_or_unfinished_report_fails_with_the_checks_own_message(
     assert not verdict.passed and expected in verdict.message
 
 
+def test_a_known_wrong_answer_is_named_by_its_cause_from_the_references_run(monkeypatch, capsys):
+    graded = _grading_kit(monkeypatch)
+    ref = _observe(graded, capsys, lambda c: c.close(0.35, 0.35, "w after one step", wrong=((0.65, "moved up"),)))
+    student = _observe(graded, capsys, lambda c: c.close(0.65))
+    importlib.reload(kit)
+    assert "wrong" not in student[0] or student[0]["wrong"] == [], "the student's kernel is handed no wrong answer"
+    assert judge("step", ref, student, None, True).message == "step: moved up"
+    assert (
+        judge("step", ref, _student([("close", 0.5), ("done", None)]), None, True).message == "step: w after one step"
+    )
+
+
 def test_reports_given_twice_fail_the_cell(reference):
     doubled = _student([("close", 2.0), ("equal", "Value"), ("below", 0.07), ("done", None)]) * 2
     assert not judge("__add__", reference, doubled, None, False).passed
