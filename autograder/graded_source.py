@@ -19,7 +19,7 @@ import io
 import tokenize
 from collections import Counter
 
-CHECK_KINDS = frozenset({"close", "equal", "true", "below", "above"})
+CHECK_KINDS = frozenset({"close", "equal", "below", "above"})
 # A call of one of these on a name changes only that name's object (a list being filled).
 _MUTATORS = frozenset({"append", "extend", "insert", "add", "update"})
 # Calls a loop's range may make and still have no effect of its own.

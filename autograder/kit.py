@@ -51,7 +51,8 @@ class Checks:
         """`actual` must be a number within `tol` of `expected` (relative or absolute).
         `wrong` lists (value, cause) pairs: an answer close to a known wrong value names its cause."""
         if GRADING:  # the grader holds the expected number; the one handed here is ignored
-            return self._report("close", float(actual) if _is_number(actual) else None, message, tol=tol)
+            known = [[float(value), cause] for value, cause in wrong if _is_number(value)]
+            return self._report("close", float(actual) if _is_number(actual) else None, message, tol=tol, wrong=known)
         if expected is None:
             self._fail(f"{message}: this check compares with PyTorch, which is not installed here")
         if not (_is_number(actual) and _math.isclose(actual, expected, rel_tol=tol, abs_tol=tol)):
@@ -67,14 +68,6 @@ class Checks:
             return self._report("equal", _plain(actual), message)
         if _plain(actual) != _plain(expected):
             self._fail(f"{message} (got {actual!r}, expected {expected!r})")
-        self.count += 1
-
-    def true(self, condition, message=""):
-        """`condition` must hold."""
-        if GRADING:
-            return self._report("true", condition is True, message)
-        if condition is not True:
-            self._fail(message)
         self.count += 1
 
     def calls(self, fn, message):

@@ -68,7 +68,7 @@ def judge(name: str, expected: list[dict], observed: list[dict], error: str | No
                 return Verdict(False, f"{name}: the test cell did not finish{because}")
             return Verdict(False, f"{name}: {ref['message']} (the check did not run{because})")
         if not _holds(ref, got.get("value")):
-            return Verdict(False, f"{name}: {ref['message']}")
+            return Verdict(False, f"{name}: {_cause(ref, got.get('value'))}")
     if hidden:
         return Verdict(True, f"✓ hidden tests for {name}: {len(checks)} checks passed")
     return Verdict(True, f"✓ {name}: {len(checks)} check{'s' * (len(checks) != 1)} passed")
@@ -80,12 +80,23 @@ def _because(error):
     return f": it stopped with {error}" if error in _BUILTIN_ERRORS else ": it stopped with an error"
 
 
+def _cause(ref, value):
+    """The check's message, or the cause of the known wrong answer that `value` is (the
+    reference's run of the whole cell reports them; the last that matches names it, as while
+    the student works)."""
+    message = ref["message"]
+    for wrong, cause in ref.get("wrong") or []:
+        if _is_number(value) and math.isclose(value, wrong, rel_tol=ref["tol"], abs_tol=ref["tol"]):
+            message = cause
+    return message
+
+
 def _holds(ref, value):
     """Does the student's observation `value` agree with the reference's report `ref`?"""
     kind = ref["kind"]
     if kind == "done":
         return True
-    if kind in ("true", "equal"):
+    if kind == "equal":
         return _same(value, ref["value"])
     if not _is_number(value):
         return False

@@ -55,7 +55,7 @@ def _observe(kit_module, capsys, body):
 def test_while_working_a_check_asserts_and_a_passing_cell_says_so(capsys):
     check = importlib.reload(kit).Checks("__add__")
     check.close(1.0, 1.0, "fine")
-    check.true(True, "fine")
+    check.equal(len([1, 2]), 2, "fine")
     check.done()
     assert capsys.readouterr().out == "✓ __add__: 2 checks passed\n"
     with pytest.raises(AssertionError, match="used = instead of"):
@@ -68,10 +68,12 @@ def test_when_graded_a_check_reports_and_never_raises(monkeypatch, capsys):
     graded = _grading_kit(monkeypatch)
     assert graded.GRADING and graded.torch is None
     assert graded.REPORT == verdict.REPORT, "the grader reads what the notebook's checks print"
-    found = _observe(graded, capsys, lambda c: (c.close(3.0, 999.0, "m"), c.true(False, "t"), c.close("x", 1, "n")))
+    found = _observe(
+        graded, capsys, lambda c: (c.close(3.0, 999.0, "m"), c.equal(["a", 2], ["b"], "t"), c.close("x", 1, "n"))
+    )
     assert [(r["kind"], r["value"]) for r in found] == [
         ("close", 3.0),
-        ("true", False),
+        ("equal", ["a", 2.0]),
         ("close", None),
         ("done", None),
     ]
@@ -86,7 +88,7 @@ def reference(monkeypatch, capsys):
         capsys,
         lambda c: (
             c.close(2.0, 0, "a.grad: accumulate with +="),
-            c.true(True, "a Value"),
+            c.equal("Value", "Value", "a Value"),
             c.below(0.05, 0.1, "loss under 0.1"),
         ),
     )
@@ -101,7 +103,11 @@ def _student(values):
 
 def test_the_same_numbers_pass(reference):
     verdict = judge(
-        "__add__", reference, _student([("close", 2.0), ("true", True), ("below", 0.07), ("done", None)]), None, False
+        "__add__",
+        reference,
+        _student([("close", 2.0), ("equal", "Value"), ("below", 0.07), ("done", None)]),
+        None,
+        False,
     )
     assert verdict.passed and verdict.message == "✓ __add__: 3 checks passed"
 
@@ -109,12 +115,12 @@ def test_the_same_numbers_pass(reference):
 @pytest.mark.parametrize(
     "values,expected",
     [
-        ([("close", 1.0), ("true", True), ("below", 0.07), ("done", None)], "accumulate with +="),
-        ([("close", 2.0), ("true", False), ("below", 0.07), ("done", None)], "a Value"),
-        ([("close", 2.0), ("true", 1), ("below", 0.07), ("done", None)], "a Value"),
-        ([("close", 2.0), ("true", True), ("below", 0.2), ("done", None)], "loss under 0.1"),
-        ([("close", float("nan")), ("true", True), ("below", 0.07), ("done", None)], "accumulate"),
-        ([("close", 2.0), ("true", True), ("below", 0.07)], "did not finish"),
+        ([("close", 1.0), ("equal", "Value"), ("below", 0.07), ("done", None)], "accumulate with +="),
+        ([("close", 2.0), ("equal", "Valu"), ("below", 0.07), ("done", None)], "a Value"),
+        ([("close", 2.0), ("equal", None), ("below", 0.07), ("done", None)], "a Value"),
+        ([("close", 2.0), ("equal", "Value"), ("below", 0.2), ("done", None)], "loss under 0.1"),
+        ([("close", float("nan")), ("equal", "Value"), ("below", 0.07), ("done", None)], "accumulate"),
+        ([("close", 2.0), ("equal", "Value"), ("below", 0.07)], "did not finish"),
         ([("close", 2.0)], "a Value (the check did not run"),
         ([], "accumulate with += (the check did not run"),
     ],
@@ -124,8 +130,20 @@ def test_a_wrong_missing_or_unfinished_report_fails_with_the_checks_own_message(
     assert not verdict.passed and expected in verdict.message
 
 
+def test_a_known_wrong_answer_is_named_by_its_cause_from_the_references_run(monkeypatch, capsys):
+    graded = _grading_kit(monkeypatch)
+    ref = _observe(graded, capsys, lambda c: c.close(0.35, 0.35, "w after one step", wrong=((0.65, "moved up"),)))
+    student = _observe(graded, capsys, lambda c: c.close(0.65))
+    importlib.reload(kit)
+    assert "wrong" not in student[0] or student[0]["wrong"] == [], "the student's kernel is handed no wrong answer"
+    assert judge("step", ref, student, None, True).message == "step: moved up"
+    assert (
+        judge("step", ref, _student([("close", 0.5), ("done", None)]), None, True).message == "step: w after one step"
+    )
+
+
 def test_reports_given_twice_fail_the_cell(reference):
-    doubled = _student([("close", 2.0), ("true", True), ("below", 0.07), ("done", None)]) * 2
+    doubled = _student([("close", 2.0), ("equal", "Value"), ("below", 0.07), ("done", None)]) * 2
     assert not judge("__add__", reference, doubled, None, False).passed
 
 
