@@ -189,11 +189,14 @@ def best_level() -> str | None:
 def hide_from_kernels(*paths: str | Path) -> None:
     """`chmod -R go-rwx` each of `paths` (files stay their owner's: a root grader keeps reading
     them), except what a kernel must run: the Python install and the venv (`sys.base_prefix`,
-    `sys.prefix`) stay as they are, and the folders on the way down to them become traversable
-    but not listable (o+x only). A level "uid" kernel reads what any user may read: run this over
-    the grader's own files (hidden tests, solutions, results) before grading. Symlinks are not
-    followed; a missing path is skipped."""
+    `sys.prefix`) stay as they are. A level "uid" kernel reads what any user may read: run this
+    over the grader's own files (the repository, hidden tests, solutions, .work/, results) before
+    any kernel runs. Its launcher then reaches a Python folder hidden below them through a private
+    mount of its own (see `_uncover_steps`); only where a private mount namespace is refused (a
+    container without CAP_SYS_ADMIN) do the folders on the way down to it stay traversable, not
+    listable (o+x). Symlinks are not followed; a missing path is skipped."""
     keep = {os.path.realpath(d) for d in _python_dirs()}
+    way_down = not _private_mounts()
     for top in paths:
         top = os.path.realpath(top)
         if not os.path.lexists(top) or any(top == k or top.startswith(k + os.sep) for k in keep):
@@ -206,10 +209,29 @@ def hide_from_kernels(*paths: str | Path) -> None:
                 continue
             mode = stat.S_IMODE(st.st_mode) & ~0o077
             if stat.S_ISDIR(st.st_mode):
-                if any(k.startswith(path + os.sep) for k in keep):
+                if way_down and any(k.startswith(path + os.sep) for k in keep):
                     mode |= 0o001
                 todo += [os.path.join(path, name) for name in os.listdir(path)]
             os.chmod(path, mode)
+
+
+def default_level() -> str:
+    """The level of a Sandbox made without one: MICROGRAD_SANDBOX_LEVEL, else "full"."""
+    return _level()
+
+
+@functools.cache
+def _private_mounts() -> bool:
+    """Can this grader, as root, give a launcher a mount namespace of its own?"""
+    if os.geteuid() != 0 or not (_tool("unshare") and _tool("mount")):
+        return False
+    try:
+        run = subprocess.run(
+            [_exe("unshare"), "--mount", "--propagation", "private", "--", "/bin/true"], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return run.returncode == 0
 
 
 @functools.cache
