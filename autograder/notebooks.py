@@ -161,6 +161,7 @@ class _CappedClient(NotebookClient):
         self.sent = 0  # output characters of the whole notebook, dropped ones included
         self.kept: dict[int, int] = {}  # cell index -> output characters kept
         self.stopped: str | None = None
+        self.monitor: zmq.Socket | None = None  # of the IOPub connection's end
 
     async def async_start_new_kernel_client(self) -> Any:
         assert self.km is not None
@@ -173,9 +174,23 @@ class _CappedClient(NotebookClient):
 
         self.km.client = capped  # type: ignore[method-assign]  # only while nbclient makes its client
         try:
-            return await super().async_start_new_kernel_client()
+            kc = await super().async_start_new_kernel_client()
         finally:
             del self.km.client
+        # A message past MESSAGE_BYTES ends the IOPub connection for good (zmq counts it a protocol
+        # error: no reconnection), and each later cell would wait for output that cannot come.
+        watched = f"inproc://iopub-monitor-{id(self)}"
+        kc.iopub_channel.socket.monitor(watched, zmq.EVENT_DISCONNECTED)
+        self.monitor = zmq.Context.shadow(kc.context.underlying).socket(zmq.PAIR)
+        self.monitor.connect(watched)
+        return kc
+
+    async def async_execute_cell(self, cell: NotebookNode, cell_index: int, *args: Any, **kwargs: Any) -> NotebookNode:
+        done = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        if self.monitor is not None and self.monitor.poll(0) and self.stopped is None:
+            self.stopped = f"the notebook sent a message of more than {MESSAGE_BYTES // 2**20} MB"
+            raise OutputLimit(self.stopped)
+        return done
 
     def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
         kind = msg["msg_type"]
@@ -231,8 +246,8 @@ def run(
 ) -> NotebookNode:
     """Execute `nb` in place, each cell allowed `timeout` seconds (see `client`); `env`, when
     given, is the kernel's whole environment. Returns `nb`. Raises OutputLimit when the notebook
-    sends more than NOTEBOOK_OUTPUT_CHARS of output (a cell's output past CELL_OUTPUT_CHARS is
-    dropped, with a note)."""
+    sends more than NOTEBOOK_OUTPUT_CHARS of output, or one message past MESSAGE_BYTES (a cell's
+    output past CELL_OUTPUT_CHARS is dropped, with a note)."""
     nc = client(nb, folder, timeout, km, **options)
     try:
         nc.execute(**({"env": env} if env else {}))
@@ -240,6 +255,9 @@ def run(
         if nc.stopped:
             raise OutputLimit(nc.stopped) from e
         raise
+    finally:
+        if nc.monitor is not None:
+            nc.monitor.close(linger=0)
     if nc.stopped:  # killed after its last cell had answered
         raise OutputLimit(nc.stopped)
     return nb
