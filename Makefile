@@ -34,11 +34,12 @@ $(VENV): requirements.txt requirements-dev.txt pyproject.toml
 	.venv/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-# Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel.
+# Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel;
+# python3-seccomp (libseccomp for the system Python) builds the kernels' seccomp filter.
 system:
-	@command -v dot > /dev/null && command -v bwrap > /dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap > /dev/null; \
-	  else echo "Graphviz or bubblewrap is missing: sudo apt-get install graphviz bubblewrap"; exit 1; fi; }
+	@command -v dot > /dev/null && command -v bwrap > /dev/null && /usr/bin/python3 -c 'import seccomp' 2> /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap python3-seccomp > /dev/null; \
+	  else echo "Graphviz, bubblewrap or python3-seccomp is missing: sudo apt-get install graphviz bubblewrap python3-seccomp"; exit 1; fi; }
 
 # Before a term starts, and after a dependency's new release: the filled-in notebooks on the newest
 # packages, in a fresh venv, as in Colab (downloads packages; not part of `make test`).
