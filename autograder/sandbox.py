@@ -4,7 +4,7 @@ A submitted notebook is untrusted code: it must not read the solutions or the gr
 the network, write beside the grader's output, outlive its grading, or starve the other workers.
 Each kernel therefore starts as
 
-    [unshare -m] sh (joins the cgroups) -> prlimit -> [setpriv: uid 61000+slot] -> bwrap -> python
+    [unshare -m] sh (joins the cgroups) -> prlimit -> [nice] -> [setpriv: uid 61000+slot] -> bwrap -> python
 
 * the uid is dropped *before* bwrap, because bwrap started by root maps the sandbox uid to root
   outside (see /work/shared/sandbox-notes.md); bwrap then runs unprivileged in a user namespace;
@@ -12,12 +12,15 @@ Each kernel therefore starts as
   size-capped tmpfs for /tmp and the work folder, and no network, PIDs or IPC of the host;
 * the kernel talks to the grader over Unix sockets in a private folder (TCP would need the network);
 * memory, processes and CPU time are capped for the whole process tree by cgroups, or, where cgroups
-  cannot be created, by a watchdog thread that sums the tree with psutil.
+  cannot be created, by a watchdog thread that sums the tree with psutil; the cgroup also gives the
+  sandbox the CPU weight of one process (`nice` stands in without one);
+* bwrap loads a seccomp filter (`seccomp_filter()`) that fails DENIED_SYSCALLS with EPERM.
 
 That is level "full". Level "uid" is for a root grader on a machine that refuses bwrap (a Docker
 container's seccomp profile refuses user namespaces, as on Gradescope): no bwrap, no namespaces,
 
-    sh (joins the cgroups) -> prlimit -> setpriv (uid 61000+slot) -> env -i -> python
+    sh (joins the cgroups) -> prlimit -> [nice] -> setpriv (uid 61000+slot) -> env -i -> python
+    (loads the seccomp filter, then execs) -> python
 
 the same uid, limits and socket folder, and a work folder on the host's disk. See `Sandbox`
 for what it does not hide. `best_level()` says which level this machine allows; the
