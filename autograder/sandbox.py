@@ -471,7 +471,7 @@ def _uid_launcher(
     """Level "uid": the command that runs `kernel_cmd` as `uid` in `workdir` with only `env`,
     under the seccomp filter read from `seccomp_fd` if given, at a lower priority if `nice`."""
     if seccomp_fd is not None:
-        kernel_cmd = [sys.executable, "-I", "-c", _LOAD_FILTER, str(seccomp_fd), *kernel_cmd]
+        kernel_cmd = [sys.executable, "-I", "-S", "-c", _LOAD_FILTER, str(seccomp_fd), *kernel_cmd]
     # RLIMIT_NPROC counts the tasks of the uid, which are all this sandbox's: a cap at fork time.
     # Beside a pids cgroup it sits one above, so that the cgroup (which counts its refusals) refuses first.
     nproc = limits.pids + (1 if procs_files else 0)
