@@ -8,6 +8,7 @@ forever (with a child of its own and a grandchild in a session of its own, like 
 
 import csv
 import json
+import os
 import stat
 import sys
 import time
@@ -481,3 +482,17 @@ def test_gradebooks_of_one_database_share_one_engine_and_still_close(tmp_path):
         assert [s.id for s in second.students] == ["alice"]
     with Gradebook(f"sqlite:///{tmp_path / 'other.db'}", "micrograd") as other:
         assert other.engine is not first.engine and other.students == []
+
+
+def test_the_grader_keeps_repaired_notebooks_on_disk_and_drops_superseded_ones(setting):
+    inbox = cohort(setting, ["a", "b"])
+    old = inbox / "a" / f"Copy of {AID}.ipynb"
+    old.write_text(json.dumps(samples.stub(AID)))
+    os.utime(old, (1, 1))
+    subs = {(s.student, s.path.name): s for s in grade.take_in(grade.find_submissions([inbox]))}
+    dropped, kept = subs[("a", old.name)], subs[("a", f"{AID}.ipynb")]
+    assert dropped.status.startswith("error: superseded") and dropped.spooled is None and dropped.notebook is None
+    for s in [kept, subs[("b", f"{AID}.ipynb")]]:
+        assert "notebook" not in vars(s) and s.spooled.is_file() and stat.S_IMODE(s.spooled.stat().st_mode) == 0o600
+        assert s.notebook == json.loads(s.spooled.read_text()) and s.notebook["cells"]
+    assert len({s.spooled for s in subs.values() if s.spooled}) == 2
