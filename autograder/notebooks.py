@@ -179,15 +179,23 @@ class _CappedClient(NotebookClient):
             del self.km.client
         # A message past MESSAGE_BYTES ends the IOPub connection for good (zmq counts it a protocol
         # error: no reconnection), and each later cell would wait for output that cannot come.
+        # Made from the client's own context, which closes it with the others (an unknown open
+        # socket would hang that context's termination).
         watched = f"inproc://iopub-monitor-{id(self)}"
         kc.iopub_channel.socket.monitor(watched, zmq.EVENT_DISCONNECTED)
-        self.monitor = zmq.Context.shadow(kc.context.underlying).socket(zmq.PAIR)
+        self.monitor = kc.context.socket(zmq.PAIR)
         self.monitor.connect(watched)
         return kc
 
+    async def _async_cleanup_kernel(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close(linger=0)
+        await super()._async_cleanup_kernel()
+
     async def async_execute_cell(self, cell: NotebookNode, cell_index: int, *args: Any, **kwargs: Any) -> NotebookNode:
         done = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
-        if self.monitor is not None and self.monitor.poll(0) and self.stopped is None:
+        lost = self.monitor is not None and not self.monitor.closed and int(self.monitor.get(zmq.EVENTS)) & zmq.POLLIN
+        if lost and self.stopped is None:
             self.stopped = f"the notebook sent a message of more than {MESSAGE_BYTES // 2**20} MB"
             raise OutputLimit(self.stopped)
         return done
@@ -255,9 +263,6 @@ def run(
         if nc.stopped:
             raise OutputLimit(nc.stopped) from e
         raise
-    finally:
-        if nc.monitor is not None:
-            nc.monitor.close(linger=0)
     if nc.stopped:  # killed after its last cell had answered
         raise OutputLimit(nc.stopped)
     return nb
