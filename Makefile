@@ -39,11 +39,12 @@ $(VENV): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 # Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel;
-# the tests open the course website in headless Chromium.
+# the tests open the course website in headless Chromium; python3-seccomp (libseccomp for the
+# system Python) builds the kernels' seccomp filter.
 system:
-	@command -v dot > /dev/null && command -v bwrap > /dev/null && command -v chromium > /dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap chromium > /dev/null; \
-	  else echo "Graphviz, bubblewrap or Chromium is missing: sudo apt-get install graphviz bubblewrap chromium"; exit 1; fi; }
+	@command -v dot > /dev/null && command -v bwrap > /dev/null && command -v chromium > /dev/null && /usr/bin/python3 -c 'import seccomp' 2> /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap chromium python3-seccomp > /dev/null; \
+	  else echo "Graphviz, bubblewrap, Chromium or python3-seccomp is missing: sudo apt-get install graphviz bubblewrap chromium python3-seccomp"; exit 1; fi; }
 
 # Before a term starts, and after a dependency's new release: the filled-in notebooks on the newest
 # packages, in a fresh venv, as in Colab (downloads packages; not part of `make test`).

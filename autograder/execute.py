@@ -182,6 +182,8 @@ def _execute(run, km, lim, kill, cwd, env):
         return (
             f"stopped after the time limit of {lim['wall_seconds']:g} s"
             if stopped.is_set()
+            else f"stopped: {e}"
+            if isinstance(e, notebooks.OutputLimit)
             else "stopped: the kernel died (os._exit, a crash, or a kill)"
             if isinstance(e, DeadKernelError)
             else f"stopped: {type(e).__name__}"

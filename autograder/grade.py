@@ -11,7 +11,9 @@ Results in OUT/results/ are reused by a later run only if their HMAC, made with 
 outside OUT (.work/grader.key), verifies for the submission and tests as they are now.
 """
 
+import atexit
 import csv
+import functools
 import hashlib
 import hmac
 import json
@@ -48,6 +50,9 @@ MARGIN_SECONDS = 60  # on top of an assignment's wall time: kernel start-up, nbg
 STARTUP_SECONDS = 300  # a new worker first builds its nbgrader course (until it says it is ready)
 EXIT_SECONDS = 30  # a worker told there is no more work must be gone by then
 TRIES = 2  # a submission that stops two workers is marked as an error
+# A worker's own memory (its kernels have limits of their own): a cgroup where one can be made,
+# and this process's watchdog in any case.
+WORKER_MEMORY_MB = 1536
 
 WORKER_STOPPED = "the grading worker stopped while grading this submission (see logs/)"
 NO_WORKER = "no grading worker could start (see logs/)"
@@ -68,16 +73,48 @@ class Submission:
     reason: str = ""  # of an error, a review or a superseded file
     notes: list[str] = field(default_factory=list)
     tests: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max_score)
-    notebook: dict[str, Any] | None = None  # as intake repaired it
+    spooled: Path | None = None  # the notebook as intake repaired it, kept on disk (see `notebook`)
     digest: str | None = None  # of the repaired notebook and of the tests it is graded with
     result: Result | None = None  # as the worker graded it, before manual grades
     review: list[str] = field(default_factory=list)  # why the instructor should read its answers
+
+    @property
+    def notebook(self) -> dict[str, Any] | None:
+        """The notebook as intake repaired it. It is read from disk at each use, so that the grader
+        holds one notebook at a time, never the cohort's."""
+        return json.loads(self.spooled.read_bytes()) if self.spooled else None
+
+    @notebook.setter
+    def notebook(self, nb: dict[str, Any] | None) -> None:
+        if self.spooled:
+            self.spooled.unlink(missing_ok=True)
+            self.spooled = None
+        if nb is not None:
+            fd, path = tempfile.mkstemp(suffix=".ipynb", dir=_spool())  # mode 0600
+            with os.fdopen(fd, "w") as f:
+                json.dump(nb, f)
+            self.spooled = Path(path)
 
     @property
     def status(self) -> str:
         """The status as grades.csv prints it."""
         label = Status.ERROR.value if self.state is Status.SUPERSEDED else self.state.value
         return f"{label}: {self.reason}" if self.reason else label
+
+
+def _spool() -> str:
+    """This process's folder of repaired notebooks (mode 0700), removed at exit."""
+    folder = _spool_folder()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+@functools.cache
+def _spool_folder() -> str:
+    WORK.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="intake-", dir=WORK)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def find_submissions(
@@ -228,6 +265,7 @@ def _keep_newest(newest: dict[tuple[str, str], Submission], key: tuple[str, str]
     if old is not s:
         keep, drop = (s, old) if s.path.stat().st_mtime >= old.path.stat().st_mtime else (old, s)
         drop.state, drop.reason = Status.SUPERSEDED, f"superseded by {keep.path.name}"
+        drop.notebook = None  # never graded nor reviewed: not kept
         newest[key] = keep
 
 
@@ -245,6 +283,8 @@ def grade_taken_in(
     out = Path(out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
+    if sandboxed:
+        _hide_grader_files(out)
     key = _key()
     staging = Path(tempfile.mkdtemp(prefix="staged-", dir=WORK))
     try:
@@ -275,6 +315,15 @@ def _flag_for_review(submissions: list[Submission]) -> None:
             s.state, s.reason = Status.REVIEW, s.review[0] + (f" (+{more} more)" if more else "")
 
 
+def _hide_grader_files(out: Path) -> None:
+    """A level "uid" kernel reads what any user may read: before one runs, the repository (hidden
+    tests, solutions), .work/ (the reference's reports, the key) and `out` become root's alone."""
+    from autograder import sandbox
+
+    if sandbox.default_level() == "uid":
+        sandbox.hide_from_kernels(ROOT, WORK, out)
+
+
 def _sandbox_or_refuse(unsafe_no_sandbox: bool) -> bool:
     """True when kernels will be sandboxed; False when the caller explicitly accepted none."""
     try:
@@ -284,6 +333,9 @@ def _sandbox_or_refuse(unsafe_no_sandbox: bool) -> bool:
     except ImportError as e:
         reason = f"the sandbox module is missing ({e})"
     if reason is None:
+        weaker = sandbox.seccomp_unavailable()
+        if weaker:
+            print(f"warning: {weaker}; kernels run without the seccomp filter", file=sys.stderr)
         return True
     if not unsafe_no_sandbox:
         raise SystemExit(
@@ -385,6 +437,7 @@ class _Slot:
     ready: bool = False
     fatal: str | None = None  # why the worker could not set up
     setup_failures: int = 0
+    cgroup: Any = None  # the worker's memory cgroup (sandbox._Cgroups), if one could be made
 
 
 class _Workers:
@@ -442,6 +495,8 @@ class _Workers:
     def enforce_deadlines(self) -> None:
         now = time.monotonic()
         for slot in self.slots:
+            if slot.proc is not None and _rss_mb(slot.proc) > WORKER_MEMORY_MB:
+                self.fail(slot, f"used more than {WORKER_MEMORY_MB} MB of memory and was killed")
             if slot.proc is None or now <= slot.deadline:
                 continue
             if slot.task is None:
@@ -480,6 +535,10 @@ class _Workers:
             cwd=ROOT,
             start_new_session=True,
         )
+        if self.sandboxed:
+            from autograder import sandbox
+
+            slot.cgroup = sandbox.confine_worker(slot.proc.pid, WORKER_MEMORY_MB)
         threading.Thread(target=_pump, args=(slot.proc, slot.k, slot.gen, self.events), daemon=True).start()
         self.give(slot, task)
 
@@ -520,6 +579,11 @@ class _Workers:
             _kill_tree(proc)
             proc.wait()
         self.say(slot, f"worker pid {proc.pid} ended with exit code {proc.returncode}")
+        if slot.cgroup is not None:
+            if slot.cgroup.oom_killed():
+                self.say(slot, f"worker pid {proc.pid} used more than {WORKER_MEMORY_MB} MB of memory and was killed")
+            slot.cgroup.remove()
+            slot.cgroup = None
         slot.log.close()
         slot.proc, slot.log, slot.task, slot.deadline = None, None, None, math.inf
         slot.gen += 1  # whatever the old worker still had in its pipe is ignored
@@ -604,6 +668,14 @@ def _pump(proc: "subprocess.Popen[str]", k: int, gen: int, events: "queue.Queue[
     for line in proc.stdout:
         events.put((k, gen, line))
     events.put((k, gen, None))
+
+
+def _rss_mb(proc: "subprocess.Popen[str]") -> float:
+    """The worker's own resident memory, its kernels not counted (they have limits of their own)."""
+    try:
+        return float(psutil.Process(proc.pid).memory_info().rss / 2**20)
+    except psutil.Error:
+        return 0.0
 
 
 def _kill_tree(proc: "subprocess.Popen[str]") -> None:

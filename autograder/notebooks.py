@@ -6,12 +6,15 @@ raw: intake must read a mangled file as it is), and never raise on a cell whose 
 student mangled: such a cell simply is no grade, answer or test cell.
 """
 
+import asyncio
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import zmq
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbformat import NotebookNode
@@ -124,6 +127,102 @@ def secret_lines(paths: Iterable[Path], kinds: Iterable[str] = (SOLUTION, HIDDEN
 
 # -- running ---------------------------------------------------------------------------------
 
+# What a notebook's kernel may send back, in characters of text and encoded data, so that the
+# grader's memory does not grow with what a notebook prints. A cell's output past
+# CELL_OUTPUT_CHARS is dropped (only that cell's own checks can then fail); a notebook that sends
+# more than NOTEBOOK_OUTPUT_CHARS in all is stopped (`OutputLimit`). A single message of more than
+# MESSAGE_BYTES is never read: the client's socket drops the kernel's connection first, and the
+# notebook's later output is lost with it (that message alone was past the notebook's allowance).
+CELL_OUTPUT_CHARS = 2 * 2**20
+NOTEBOOK_OUTPUT_CHARS = 32 * 2**20
+MESSAGE_BYTES = NOTEBOOK_OUTPUT_CHARS  # a message that big would stop the notebook anyway
+_OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data"}
+
+
+class OutputLimit(RuntimeError):
+    """The notebook sent more than NOTEBOOK_OUTPUT_CHARS of output: its kernel was killed."""
+
+
+def output_chars(content: dict[str, Any]) -> int:
+    """The size of one output message's content (or an output of a notebook): its text, its data
+    (each value as it is encoded) and its traceback."""
+    size = len(content.get("text") or "") if isinstance(content.get("text"), str) else 0
+    data = content.get("data")
+    if isinstance(data, dict):
+        size += sum(len(v) if isinstance(v, str) else len(json.dumps(v, default=str)) for v in data.values())
+    return size + sum(len(str(line)) for line in content.get("traceback") or []) + len(str(content.get("evalue", "")))
+
+
+class _CappedClient(NotebookClient):
+    """nbclient's client with the output caps above."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent = 0  # output characters of the whole notebook, dropped ones included
+        self.kept: dict[int, int] = {}  # cell index -> output characters kept
+        self.stopped: str | None = None
+        self.monitor: zmq.Socket | None = None  # of the IOPub connection's end
+
+    async def async_start_new_kernel_client(self) -> Any:
+        assert self.km is not None
+        make = self.km.client
+
+        def capped(**kw: Any) -> Any:
+            kc = make(**kw)
+            kc.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)  # every socket it makes from now on
+            return kc
+
+        self.km.client = capped  # type: ignore[method-assign]  # only while nbclient makes its client
+        try:
+            kc = await super().async_start_new_kernel_client()
+        finally:
+            del self.km.client
+        # A message past MESSAGE_BYTES ends the IOPub connection for good (zmq counts it a protocol
+        # error: no reconnection), and each later cell would wait for output that cannot come.
+        # Made from the client's own context, which closes it with the others (an unknown open
+        # socket would hang that context's termination).
+        watched = f"inproc://iopub-monitor-{id(self)}"
+        kc.iopub_channel.socket.monitor(watched, zmq.EVENT_DISCONNECTED)
+        self.monitor = kc.context.socket(zmq.PAIR)
+        self.monitor.connect(watched)
+        return kc
+
+    async def _async_cleanup_kernel(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close(linger=0)
+        await super()._async_cleanup_kernel()
+
+    async def async_execute_cell(self, cell: NotebookNode, cell_index: int, *args: Any, **kwargs: Any) -> NotebookNode:
+        done = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        lost = self.monitor is not None and not self.monitor.closed and int(self.monitor.get(zmq.EVENTS)) & zmq.POLLIN
+        if lost and self.stopped is None:
+            self.stopped = f"the notebook sent a message of more than {MESSAGE_BYTES // 2**20} MB"
+            raise OutputLimit(self.stopped)
+        return done
+
+    def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
+        kind = msg["msg_type"]
+        if kind == "clear_output":
+            self.kept[cell_index] = 0
+        if kind not in _OUTPUTS:
+            return super().process_message(msg, cell, cell_index)
+        size = output_chars(msg["content"])
+        self.sent += size
+        if self.sent > NOTEBOOK_OUTPUT_CHARS:
+            if self.stopped is None and self.km is not None:
+                self.stopped = f"the notebook printed more than {NOTEBOOK_OUTPUT_CHARS // 2**20} MB of output"
+                asyncio.ensure_future(self.km.provisioner.kill())  # type: ignore[union-attr]  # started: it has one
+            return None
+        kept = self.kept.get(cell_index, 0)
+        if kept + size > CELL_OUTPUT_CHARS:
+            if kept <= CELL_OUTPUT_CHARS:
+                note = f"[output truncated: this cell printed more than {CELL_OUTPUT_CHARS // 2**20} MB]\n"
+                cell.outputs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+                self.kept[cell_index] = CELL_OUTPUT_CHARS + 1
+            return None
+        self.kept[cell_index] = kept + size
+        return super().process_message(msg, cell, cell_index)
+
 
 def client(
     nb: NotebookNode,
@@ -131,10 +230,10 @@ def client(
     timeout: float | None = None,
     km: KernelManager | None = None,
     **options: Any,
-) -> NotebookClient:
+) -> "_CappedClient":
     """An nbclient client for `nb` on the python3 kernel, or on `km` (a sandbox's kernel manager),
     working in `folder` (None: where the kernel manager starts it). `options` go to nbclient."""
-    return NotebookClient(
+    return _CappedClient(
         nb,
         km=km,
         timeout=timeout,
@@ -154,6 +253,16 @@ def run(
     **options: Any,
 ) -> NotebookNode:
     """Execute `nb` in place, each cell allowed `timeout` seconds (see `client`); `env`, when
-    given, is the kernel's whole environment. Returns `nb`."""
-    client(nb, folder, timeout, km, **options).execute(**({"env": env} if env else {}))
+    given, is the kernel's whole environment. Returns `nb`. Raises OutputLimit when the notebook
+    sends more than NOTEBOOK_OUTPUT_CHARS of output, or one message past MESSAGE_BYTES (a cell's
+    output past CELL_OUTPUT_CHARS is dropped, with a note)."""
+    nc = client(nb, folder, timeout, km, **options)
+    try:
+        nc.execute(**({"env": env} if env else {}))
+    except Exception as e:
+        if nc.stopped:
+            raise OutputLimit(nc.stopped) from e
+        raise
+    if nc.stopped:  # killed after its last cell had answered
+        raise OutputLimit(nc.stopped)
     return nb

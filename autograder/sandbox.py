@@ -4,7 +4,7 @@ A submitted notebook is untrusted code: it must not read the solutions or the gr
 the network, write beside the grader's output, outlive its grading, or starve the other workers.
 Each kernel therefore starts as
 
-    [unshare -m] sh (joins the cgroups) -> prlimit -> [setpriv: uid 61000+slot] -> bwrap -> python
+    [unshare -m] sh (joins the cgroups) -> prlimit -> [nice] -> [setpriv: uid 61000+slot] -> bwrap -> python
 
 * the uid is dropped *before* bwrap, because bwrap started by root maps the sandbox uid to root
   outside (see /work/shared/sandbox-notes.md); bwrap then runs unprivileged in a user namespace;
@@ -12,12 +12,15 @@ Each kernel therefore starts as
   size-capped tmpfs for /tmp and the work folder, and no network, PIDs or IPC of the host;
 * the kernel talks to the grader over Unix sockets in a private folder (TCP would need the network);
 * memory, processes and CPU time are capped for the whole process tree by cgroups, or, where cgroups
-  cannot be created, by a watchdog thread that sums the tree with psutil.
+  cannot be created, by a watchdog thread that sums the tree with psutil; the cgroup also gives the
+  sandbox the CPU weight of one process (`nice` stands in without one);
+* bwrap loads a seccomp filter (`seccomp_filter()`) that fails DENIED_SYSCALLS with EPERM.
 
 That is level "full". Level "uid" is for a root grader on a machine that refuses bwrap (a Docker
 container's seccomp profile refuses user namespaces, as on Gradescope): no bwrap, no namespaces,
 
-    sh (joins the cgroups) -> prlimit -> setpriv (uid 61000+slot) -> env -i -> python
+    sh (joins the cgroups) -> prlimit -> [nice] -> setpriv (uid 61000+slot) -> env -i -> python
+    (loads the seccomp filter, then execs) -> python
 
 the same uid, limits and socket folder, and a work folder on the host's disk. See `Sandbox`
 for what it does not hide. `best_level()` says which level this machine allows; the
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import os
 import queue
 import shlex
@@ -63,6 +67,50 @@ STRAY_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 # Root-only folder of the per-uid locks (see _hold_uid); LOCK_WAIT_SECONDS: how long to wait for one.
 LOCK_DIRS = ("/run/micrograd-sandbox", os.path.join(tempfile.gettempdir(), "micrograd-sandbox-locks"))
 LOCK_WAIT_SECONDS = 900
+# Syscalls a notebook never needs, each a door into the host's kernel (debugging other processes,
+# BPF, perf, io_uring, keyrings, mounts, modules, kexec, userfaultfd, namespaces, clocks): the
+# kernel's seccomp filter fails them with EPERM. Everything else is allowed.
+DENIED_SYSCALLS = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "keyctl", "add_key", "request_key",
+    "mount", "umount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsconfig",
+    "fsmount", "fspick", "mount_setattr", "open_by_handle_at", "name_to_handle_at", "quotactl", "swapon", "swapoff",
+    "unshare", "setns", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "reboot", "syslog", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "iopl", "ioperm", "lookup_dcookie", "fanotify_init", "vhangup", "nfsservctl", "uselib",
+)  # fmt: skip
+# Debian's python3-seccomp (libseccomp's own binding) builds the filter: it is for the system
+# Python only, so a small program of it runs there once per machine and the result is kept.
+SECCOMP_PYTHON = "/usr/bin/python3"
+_BUILD_FILTER = (
+    "import errno, sys, seccomp\n"
+    "f = seccomp.SyscallFilter(seccomp.ALLOW)\n"
+    "for name in sys.argv[1:]:\n"
+    "    try:\n"
+    "        f.add_rule(seccomp.ERRNO(errno.EPERM), name)\n"
+    "    except Exception:\n"  # a syscall this architecture does not have
+    "        pass\n"
+    "f.export_bpf(sys.stdout)\n"
+)
+# Level "uid" has no bwrap to load the filter: the launcher's last step, as the kernel uid (setpriv
+# has set no_new_privs), loads it from an inherited fd and execs the kernel, which keeps it.
+_LOAD_FILTER = (
+    "import ctypes, os, sys\n"
+    "fd = int(sys.argv[1])\n"
+    "prog = b''.join(iter(lambda: os.read(fd, 65536), b''))\n"
+    "os.close(fd)\n"
+    "class Prog(ctypes.Structure):\n"
+    "    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_char_p)]\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "p = Prog(len(prog) // 8, prog)\n"
+    "if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(p), 0, 0):\n"  # NO_NEW_PRIVS, SECCOMP FILTER
+    "    sys.exit('cannot load the seccomp filter: ' + os.strerror(ctypes.get_errno()))\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+WORKER_CGROUP = "micrograd-worker-"  # the name of a grading worker's own cgroup, then its pid
+# A sandbox's CPU weight: that of one ordinary process, whatever the number of its processes.
+CPU_SHARES, CPU_WEIGHT, NICE = 1024, 100, 10
 
 
 @dataclass(frozen=True)
@@ -164,11 +212,14 @@ def best_level() -> str | None:
 def hide_from_kernels(*paths: str | Path) -> None:
     """`chmod -R go-rwx` each of `paths` (files stay their owner's: a root grader keeps reading
     them), except what a kernel must run: the Python install and the venv (`sys.base_prefix`,
-    `sys.prefix`) stay as they are, and the folders on the way down to them become traversable
-    but not listable (o+x only). A level "uid" kernel reads what any user may read: run this over
-    the grader's own files (hidden tests, solutions, results) before grading. Symlinks are not
-    followed; a missing path is skipped."""
+    `sys.prefix`) stay as they are. A level "uid" kernel reads what any user may read: run this
+    over the grader's own files (the repository, hidden tests, solutions, .work/, results) before
+    any kernel runs. Its launcher then reaches a Python folder hidden below them through a private
+    mount of its own (see `_uncover_steps`); only where a private mount namespace is refused (a
+    container without CAP_SYS_ADMIN) do the folders on the way down to it stay traversable, not
+    listable (o+x). Symlinks are not followed; a missing path is skipped."""
     keep = {os.path.realpath(d) for d in _python_dirs()}
+    way_down = not _private_mounts()
     for top in paths:
         top = os.path.realpath(top)
         if not os.path.lexists(top) or any(top == k or top.startswith(k + os.sep) for k in keep):
@@ -181,10 +232,29 @@ def hide_from_kernels(*paths: str | Path) -> None:
                 continue
             mode = stat.S_IMODE(st.st_mode) & ~0o077
             if stat.S_ISDIR(st.st_mode):
-                if any(k.startswith(path + os.sep) for k in keep):
+                if way_down and any(k.startswith(path + os.sep) for k in keep):
                     mode |= 0o001
                 todo += [os.path.join(path, name) for name in os.listdir(path)]
             os.chmod(path, mode)
+
+
+def default_level() -> str:
+    """The level of a Sandbox made without one: MICROGRAD_SANDBOX_LEVEL, else "full"."""
+    return _level()
+
+
+@functools.cache
+def _private_mounts() -> bool:
+    """Can this grader, as root, give a launcher a mount namespace of its own?"""
+    if os.geteuid() != 0 or not (_tool("unshare") and _tool("mount")):
+        return False
+    try:
+        run = subprocess.run(
+            [_exe("unshare"), "--mount", "--propagation", "private", "--", "/bin/true"], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return run.returncode == 0
 
 
 @functools.cache
@@ -271,6 +341,58 @@ def limits_enforced_by() -> str:
     return cg.version
 
 
+def seccomp_filter() -> bytes | None:
+    """The kernel's seccomp filter (a compiled BPF program that fails DENIED_SYSCALLS with EPERM),
+    or None where it cannot be built here (`seccomp_unavailable()` says why): kernels then run
+    without one, and everything else of their sandbox holds."""
+    return _seccomp()[0]
+
+
+def seccomp_unavailable() -> str | None:
+    """Why kernels run without the seccomp filter on this machine, or None."""
+    return _seccomp()[1]
+
+
+@functools.cache
+def _seccomp() -> tuple[bytes | None, str | None]:
+    # Data, made once per machine: kept in a folder only this uid can write, named by what built it.
+    key = hashlib.sha256(f"{_BUILD_FILTER}{DENIED_SYSCALLS}{os.uname().machine}".encode()).hexdigest()[:16]
+    try:
+        kept = Path(_private_dir()) / f"seccomp-{key}.bpf"
+        if kept.is_file():
+            return kept.read_bytes(), None
+    except (OSError, RuntimeError) as e:
+        return None, f"no private folder to keep the seccomp filter in ({e})"
+    if not os.access(SECCOMP_PYTHON, os.X_OK):
+        return None, f"{SECCOMP_PYTHON} is missing (apt-get install python3-seccomp)"
+    try:
+        run = subprocess.run(
+            [SECCOMP_PYTHON, "-I", "-c", _BUILD_FILTER, *DENIED_SYSCALLS], capture_output=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, f"cannot build the seccomp filter: {e}"
+    program = run.stdout
+    if run.returncode or not program or len(program) % 8:
+        why = (run.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+        return None, f"cannot build the seccomp filter (apt-get install python3-seccomp): {why}"
+    partial = kept.with_suffix(f".{os.getpid()}")
+    partial.write_bytes(program)
+    partial.replace(kept)  # atomic: a concurrent grader never reads half a filter
+    return program, None
+
+
+def _private_dir() -> str:
+    """A folder only this uid may write to: the uid locks' folder for root, else one in /tmp."""
+    if os.geteuid() == 0:
+        return _lock_dir()
+    d = os.path.join(tempfile.gettempdir(), f"micrograd-sandbox-{os.getuid()}")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    st = os.lstat(d)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise RuntimeError(f"{d} is not this user's private folder")
+    return d
+
+
 def _drop_privileges(uid: int, die_with_parent: bool = False) -> list[str]:
     """setpriv arguments that make a root launcher an ordinary user with no way back; [] if not root.
     `die_with_parent`: SIGKILL when the grader's thread that started it ends (bwrap's --die-with-parent)."""
@@ -300,6 +422,20 @@ def _setpriv_has_pdeathsig() -> bool:  # util-linux 2.33 or newer
         )
     except (OSError, TypeError, subprocess.TimeoutExpired):
         return False
+
+
+def _data_fd(fds: list[int], data: bytes) -> int:
+    """A memory file holding `data`, for the launcher to inherit; added to `fds` (the caller closes)."""
+    fd = os.memfd_create("sandbox-data")
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    fds.append(fd)
+    return fd
+
+
+def _nice(lower: bool) -> list[str]:
+    """Where no cgroup gives the sandbox a CPU weight of its own, a lower priority stands in."""
+    return [_exe("nice"), "-n", str(NICE)] if lower else []
 
 
 def _launcher(steps: list[str], private_mounts: bool, cmd: list[str]) -> list[str]:
@@ -349,8 +485,13 @@ def _uid_launcher(
     workdir: str,
     env: dict[str, str],
     kernel_cmd: list[str],
+    seccomp_fd: int | None = None,
+    nice: bool = False,
 ) -> list[str]:
-    """Level "uid": the command that runs `kernel_cmd` as `uid` in `workdir` with only `env`."""
+    """Level "uid": the command that runs `kernel_cmd` as `uid` in `workdir` with only `env`,
+    under the seccomp filter read from `seccomp_fd` if given, at a lower priority if `nice`."""
+    if seccomp_fd is not None:
+        kernel_cmd = [sys.executable, "-I", "-S", "-c", _LOAD_FILTER, str(seccomp_fd), *kernel_cmd]
     # RLIMIT_NPROC counts the tasks of the uid, which are all this sandbox's: a cap at fork time.
     # Beside a pids cgroup it sits one above, so that the cgroup (which counts its refusals) refuses first.
     nproc = limits.pids + (1 if procs_files else 0)
@@ -360,6 +501,7 @@ def _uid_launcher(
         "--core=0",
         f"--nproc={nproc}",
         "--",
+        *_nice(nice),
         *_drop_privileges(uid, die_with_parent=True),
         _exe("env"),
         "-i",
@@ -423,6 +565,19 @@ def _hold_uid(uid: int, exclusive: bool) -> int:
             time.sleep(0.1)
 
 
+def _own_paths() -> dict[str, str]:
+    """{controller ("" for v2): the path of this process's cgroup}; a grading worker's own cgroup
+    counts as its parent, so that its kernels' cgroups are its siblings, never under its limit."""
+    mine = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if Path(path).name.startswith(WORKER_CGROUP):
+            path = str(Path(path).parent)
+        for c in ctrls.split(",") if ctrls else [""]:
+            mine[c] = path
+    return mine
+
+
 class _Cgroups:
     """Memory, pids and CPU-time accounting for one sandbox, created under the grader's own cgroup
     (so that it also works inside a container that delegates only its own subtree)."""
@@ -434,11 +589,7 @@ class _Cgroups:
     def _own() -> tuple[str, dict[str, Path]]:
         """("cgroup v1" | "cgroup v2", {controller, "" for v2: the folder of our own cgroup}),
         from /proc/self/cgroup and the cgroup mounts (a container mounts its own subtree as root)."""
-        mine = {}
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, ctrls, path = line.split(":", 2)
-            for c in ctrls.split(",") if ctrls else [""]:
-                mine[c] = path
+        mine = _own_paths()
         mounts = {}  # controller ("" for v2) -> (mount root, mount point)
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             left, right = line.split(" - ")
@@ -454,7 +605,12 @@ class _Cgroups:
             return Path(point) / os.path.relpath(mine[ctrl], root)
 
         if all(c in mine and c in mounts for c in ("memory", "pids", "cpuacct")):
-            return "cgroup v1", {c: folder(c) for c in ("memory", "pids", "cpuacct")}
+            found: dict[str, Path] = {
+                c: folder(c) for c in ("memory", "pids", "cpuacct", "cpu") if c in mine and c in mounts
+            }
+            if found.get("cpu") == found["cpuacct"]:  # co-mounted (cpu,cpuacct): one folder, made once
+                del found["cpu"]
+            return "cgroup v1", found
         if "" in mine and "" in mounts:
             return "cgroup v2", {"": folder("")}
         raise OSError("no usable cgroup hierarchy")
@@ -471,6 +627,11 @@ class _Cgroups:
                 ctl = own[""] / "cgroup.subtree_control"
                 if not {"memory", "pids"} <= set(ctl.read_text().split()):
                     ctl.write_text("+memory +pids")
+                if "cpu" not in ctl.read_text().split():
+                    try:  # the weight is welcome, not required
+                        ctl.write_text("+cpu")
+                    except OSError:
+                        pass
             for ctrl, parent in own.items():
                 (parent / name).mkdir()
                 made.dirs[ctrl] = parent / name
@@ -479,14 +640,47 @@ class _Cgroups:
                 made._write("memory", "memory.limit_in_bytes", mb)
                 made._write("memory", "memory.memsw.limit_in_bytes", mb, optional=True)  # no swap either
                 made._write("pids", "pids.max", limits.pids)
+                made._write("cpu" if "cpu" in made.dirs else "cpuacct", "cpu.shares", CPU_SHARES, optional=True)
             else:
                 made._write("", "memory.max", mb)
                 made._write("", "memory.swap.max", 0, optional=True)
                 made._write("", "pids.max", limits.pids)
+                made._write("", "cpu.weight", CPU_WEIGHT, optional=True)
         except (OSError, KeyError) as e:
             made.remove()
             raise OSError(f"cannot create cgroups: {e}") from e
         return made
+
+    @classmethod
+    def for_worker(cls, name: str, memory_mb: int) -> _Cgroups:
+        """A memory cgroup for a grading worker, beside its kernels' cgroups; OSError if we may not."""
+        version, own = cls._own()
+        ctrl, mb = ("memory" if version == "cgroup v1" else ""), memory_mb * 2**20
+        made = cls(version, {})
+        try:
+            if version == "cgroup v2":
+                ctl = own[""] / "cgroup.subtree_control"
+                if "memory" not in ctl.read_text().split():
+                    ctl.write_text("+memory")
+            (own[ctrl] / name).mkdir()
+            made.dirs[ctrl] = own[ctrl] / name
+            if version == "cgroup v1":
+                made._write(ctrl, "memory.limit_in_bytes", mb)
+                made._write(ctrl, "memory.memsw.limit_in_bytes", mb, optional=True)
+            else:
+                made._write(ctrl, "memory.max", mb)
+                made._write(ctrl, "memory.swap.max", 0, optional=True)
+        except (OSError, KeyError) as e:
+            made.remove()
+            raise OSError(f"cannot create a cgroup: {e}") from e
+        return made
+
+    def oom_killed(self) -> bool:
+        v1 = self.version == "cgroup v1"
+        try:
+            return bool(self._stat("memory" if v1 else "", "memory.oom_control" if v1 else "memory.events", "oom_kill"))
+        except (OSError, KeyError):
+            return False
 
     def _write(self, ctrl: str, file: str, value: int, optional: bool = False) -> None:
         try:
@@ -540,6 +734,24 @@ class _Cgroups:
                     break
                 except OSError:
                     time.sleep(0.05)
+
+
+def confine_worker(pid: int, memory_mb: int) -> _Cgroups | None:
+    """Put the grading worker `pid` (just started, not yet grading) under a memory limit of its own,
+    separate from its kernels' (their cgroups are made beside its own, never inside). Returns the
+    cgroup (remove() it once the worker is gone), or None where no cgroup can be made: the caller's
+    watchdog then stands in."""
+    try:
+        cg = _Cgroups.for_worker(f"{WORKER_CGROUP}{pid}", memory_mb)
+    except OSError:
+        return None
+    try:
+        for f in cg.procs_files():
+            f.write_text(str(pid))
+    except OSError:
+        cg.remove()
+        return None
+    return cg
 
 
 def _watchdog_over(procs: list[psutil.Process], limits: Limits) -> str | None:
@@ -804,16 +1016,11 @@ class Sandbox:
             for f in self._conn.glob(f"{Path(ip).name}-*"):
                 f.unlink()
             self._sockets, self._sealed = ip, False
-        if self.level == "uid":
-            return self._uid_command(kernel_cmd, ip), []
         fds: list[int] = []
-
-        def data_fd(data: bytes) -> int:
-            fd = os.memfd_create("sandbox-data")
-            os.write(fd, data)
-            os.lseek(fd, 0, os.SEEK_SET)
-            fds.append(fd)
-            return fd
+        data_fd = functools.partial(_data_fd, fds)
+        program = seccomp_filter()
+        if self.level == "uid":
+            return self._uid_command(kernel_cmd, ip, data_fd(program) if program else None), fds
 
         disk = str(self.limits.disk_mb * 2**20)
         # /tmp first: a later mount on it would hide a Python or venv that lives below /tmp.
@@ -863,13 +1070,14 @@ class Sandbox:
         ]
         for k, v in self._kernel_env().items():
             bw += ["--setenv", k, v]
+        bw += ["--seccomp", str(data_fd(program))] if program else []
         bw += ["--", *kernel_cmd]
 
         lim = [_exe("prlimit"), f"--fsize={self.limits.file_mb * 2**20}", "--core=0"]
         if self.root and not self._cgroups:
             # No pids cgroup: the uid is this sandbox's alone, so RLIMIT_NPROC caps the tree at fork time.
             lim.append(f"--nproc={self.limits.pids}")
-        cmd = [*lim, "--", *_drop_privileges(self.uid), *bw]
+        cmd = [*lim, "--", *_nice(self._cgroups is None), *_drop_privileges(self.uid), *bw]
 
         # Join the cgroups (and mount the detours) while still the grader's uid, then exec onwards.
         steps = _join_steps(self._cgroups.procs_files() if self._cgroups else [])
@@ -888,7 +1096,7 @@ class Sandbox:
             args += ["--perms", "0555", "--tmpfs", d]
         return args
 
-    def _uid_command(self, kernel_cmd: list[str], ip: str) -> list[str]:
+    def _uid_command(self, kernel_cmd: list[str], ip: str, seccomp_fd: int | None) -> list[str]:
         """Level "uid": a fresh work folder, filled while it is still root's alone (nothing the
         kernel uid does can redirect the copies), then given to the kernel uid."""
         _hide_from_other_users(_hidden_dirs())
@@ -915,6 +1123,8 @@ class Sandbox:
             str(work),
             self._kernel_env(str(work), str(work / ".tmp")),
             kernel_cmd,
+            seccomp_fd,
+            self._cgroups is None,
         )
 
     def _started(self, process: subprocess.Popen) -> None:

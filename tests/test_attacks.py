@@ -381,6 +381,27 @@ def _attacks(out):
             """,
             False,
         ),
+        # output the grader would have to hold: huge prints, one huge message, more than a notebook may print
+        "print-3x250MB": (
+            """
+            for _ in range(3):
+                print("x" * 250 * 2**20)
+            """,
+            False,
+        ),
+        "one-huge-message": (
+            """
+            print("y" * 100 * 2**20, flush=True)
+            """,
+            False,
+        ),
+        "print-past-the-notebook-cap": (
+            """
+            for _ in range(40):
+                print("z" * 2**20, flush=True)
+            """,
+            False,
+        ),
         "hidden-marker-in-answer": (
             """
             # ### BEGIN HIDDEN TESTS
@@ -400,6 +421,12 @@ def corpus(tmp_path_factory):
     submitted = {"aa-honest-stub": stub(AID), "zz-honest-reference": filled(AID)}
     submitted.update({f"m-{name}": _stub_with(code, name.startswith(ADDED)) for name, (code, _) in attacks.items()})
     submitted.update(_batch_stoppers())
+    # an honest student whose answer cell prints more than a cell may keep: only that output goes
+    chatty = filled(AID)
+    for cell in chatty["cells"]:
+        if notebooks.grade_id(cell) == "add":
+            cell["source"] = "".join(cell["source"]) + "\nprint('w' * 3 * 2**20)\n"
+    submitted["zz-honest-chatty"] = chatty
     # honest students graded after the attacks, on whichever worker took them
     submitted.update({f"zz-victim-{k}": filled(AID) for k in range(2)})
     for student, nb in submitted.items():
@@ -495,10 +522,28 @@ def test_an_attack_is_flagged_for_review_when_it_reaches_for_the_interpreter(cor
 
 def test_no_other_student_is_harmed_in_the_batch_or_a_later_one(corpus):
     subs, _, out = corpus
-    for student in ["zz-honest-reference", "zz-victim-0", "zz-victim-1", "zz-later-victim", "zz-bob"]:
+    for student in [
+        "zz-honest-reference",
+        "zz-honest-chatty",
+        "zz-victim-0",
+        "zz-victim-1",
+        "zz-later-victim",
+        "zz-bob",
+    ]:
         assert subs[student].status == "graded" and subs[student].score == 21, (student, subs[student].status)
     rows = (out / "grades.csv").read_text()
     assert "owned" not in rows and "zz-later-victim" in rows
+
+
+def test_output_past_the_caps_stops_its_notebook_with_a_clear_status_and_no_worker(corpus):
+    subs, _, out = corpus
+    assert subs["m-one-huge-message"].status == "error: stopped: the notebook sent a message of more than 32 MB"
+    assert (
+        subs["m-print-past-the-notebook-cap"].status == "error: stopped: the notebook printed more than 32 MB of output"
+    )
+    assert subs["m-print-3x250MB"].status.startswith("error: stopped:")  # the message, or its own memory
+    logs = "".join(p.read_text() for p in (out / "logs").glob("worker-*.log"))
+    assert "of memory and was killed" not in logs and "stopped while grading" not in logs
 
 
 def test_nothing_an_attack_started_outlives_its_notebook(corpus):

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -50,6 +51,42 @@ PRELUDE = textwrap.dedent("""
         except BaseException as e:
             return f"{type(e).__name__}: errno {getattr(e, 'errno', None)}"
 """)
+
+
+# The syscalls the seccomp filter must fail, each called so that it would succeed (or fail with
+# another errno) without the filter: {name: python source of the call}, and how they fare.
+SYSCALL_PROBES = {
+    "ptrace": "call('ptrace', 0, 0, 0, 0)",  # PTRACE_TRACEME
+    "keyctl": "call('keyctl', 0, -3, 0)",  # KEYCTL_GET_KEYRING_ID of the session keyring
+    "io_uring_setup": "call('io_uring_setup', 1, 0)",  # EFAULT unfiltered
+    "perf_event_open": "call('perf_event_open', 0, 0, -1, -1, 0)",  # EFAULT unfiltered
+    "bpf": "call('bpf', 0, 0, 0)",  # EFAULT or EPERM unfiltered
+}
+
+
+def _syscall_numbers():
+    """{name: number} of SYSCALL_PROBES on this machine, from libseccomp itself."""
+    code = (
+        "import json, seccomp, sys\n"
+        "print(json.dumps({n: seccomp.resolve_syscall(seccomp.Arch.NATIVE, n) for n in sys.argv[1:]}))"
+    )
+    run = subprocess.run([sandbox.SECCOMP_PYTHON, "-c", code, *SYSCALL_PROBES], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def _probe_syscalls():
+    """Python source that prints the JSON {name: errno name or 'ok'} of SYSCALL_PROBES, and Seccomp."""
+    numbers = _syscall_numbers()
+    return textwrap.dedent(f"""
+        import ctypes, errno, json
+        _libc = ctypes.CDLL(None, use_errno=True)
+        def call(name, *args):
+            r = _libc.syscall({numbers!r}[name], *args)
+            return errno.errorcode.get(ctypes.get_errno(), '?') if r == -1 else 'ok'
+        _mode = open('/proc/self/status').read().split('Seccomp:')[1].split()[0]
+        print(json.dumps({{**{{n: eval(c) for n, c in {SYSCALL_PROBES!r}.items()}}, 'Seccomp': _mode}}))
+    """)
 
 
 def _text(cell):
@@ -291,6 +328,84 @@ def test_interrupt_reaches_the_kernel(shared):
     finally:
         client.timeout, client.interrupt_on_timeout = 60, False
     assert shared.k.run("1 + 1") == "2"
+
+
+def test_the_kernel_runs_under_the_seccomp_filter(shared):
+    """Each denied syscall fails with EPERM inside the kernel, where the same call made by the
+    grader's own Python succeeds or fails otherwise."""
+    probe = _probe_syscalls()
+    host = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout)
+    inside = json.loads(shared.k.run(probe))
+    assert host["Seccomp"] == "0" and host["ptrace"] == host["keyctl"] == "ok" and host["io_uring_setup"] != "EPERM"
+    assert inside == {**dict.fromkeys(SYSCALL_PROBES, "EPERM"), "Seccomp": "2"}
+    assert shared.k.value("attempt(lambda: __import__('numpy').ones(3).sum())") == 3.0
+
+
+def test_the_filter_is_data_made_once_per_machine():
+    program = sandbox.seccomp_filter()
+    assert sandbox.seccomp_unavailable() is None and program and len(program) % 8 == 0
+    kept = list(Path(sandbox._private_dir()).glob("seccomp-*.bpf"))
+    assert program in [p.read_bytes() for p in kept]
+    with Sandbox({}, Limits(), slot=27) as sb:
+        cmd, fds = sb._command([sys.executable, "-c", "pass"], str(sb._conn / "k1"))
+    try:
+        fd = int(cmd[cmd.index("--seccomp") + 1])
+        assert fd in fds and os.pread(fd, len(program) + 1, 0) == program
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+@pytest.mark.parametrize(
+    "level", ["full", pytest.param("uid", marks=pytest.mark.skipif(not ROOT, reason="level 'uid' needs root"))]
+)
+def test_each_sandbox_has_a_cpu_weight_of_its_own(mode, level):
+    with Sandbox({}, Limits(), slot=28, level=level) as sb:
+        cmd, fds = sb._command([sys.executable, "-c", "pass"], str(sb._conn / "k1"))
+        for fd in fds:
+            os.close(fd)
+        niced = "-n" in cmd and cmd[cmd.index("-n") - 1].endswith("nice")
+        if mode == "watchdog":
+            assert niced and cmd[cmd.index("-n") + 1] == str(sandbox.NICE)
+            return
+        assert not niced
+        cg = sb._cgroups
+        if cg.version == "cgroup v1":
+            folder = cg.dirs.get("cpu", cg.dirs["cpuacct"])
+            assert (folder / "cpu.shares").read_text().strip() == str(sandbox.CPU_SHARES)
+            assert folder / "cgroup.procs" in cg.procs_files()
+        else:
+            assert (cg.dirs[""] / "cpu.weight").read_text().strip() == str(sandbox.CPU_WEIGHT)
+
+
+def test_a_worker_has_a_memory_cgroup_beside_its_kernels(tmp_path):
+    if sandbox.limits_enforced_by() == "watchdog":
+        pytest.skip("cannot create cgroups here")
+    # The worker stands in: it waits for its cgroup, then makes a sandbox's cgroups as a worker does.
+    code = (
+        "import sys; sys.stdin.readline()\n"
+        "from autograder import sandbox\n"
+        "cg = sandbox._Cgroups.create('probe-worker-kernel', sandbox.Limits())\n"
+        "print([str(d) for d in cg.dirs.values()]); cg.remove()\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    cg = sandbox.confine_worker(worker.pid, 300)
+    try:
+        assert cg is not None
+        folder = next(iter(cg.dirs.values()))
+        assert folder.name == f"{sandbox.WORKER_CGROUP}{worker.pid}"
+        limit = "memory.limit_in_bytes" if cg.version == "cgroup v1" else "memory.max"
+        assert (folder / limit).read_text().strip() == str(300 * 2**20)
+        assert str(worker.pid) in (folder / "cgroup.procs").read_text().split()
+        kernels, _ = worker.communicate("go\n", timeout=60)
+        assert all(Path(d).parent != folder for d in eval(kernels)), kernels  # siblings, never inside
+        assert any(Path(d).parent == folder.parent for d in eval(kernels)), kernels
+    finally:
+        worker.kill()
+        worker.wait()
+        if cg:
+            cg.remove()
+    assert not folder.exists()
 
 
 # -- 4. a PID namespace per notebook --------------------------------------------------------------
@@ -561,6 +676,19 @@ def test_uid_level_clean_environment_sockets_and_no_inherited_files(shared_uid):
     assert got["fill"].startswith("PermissionError") and not (folder / "fill").exists()
 
 
+def test_uid_level_kernel_runs_under_the_seccomp_filter_and_sees_no_secret_in_command_lines(shared_uid):
+    inside = json.loads(shared_uid.k.run(_probe_syscalls()))
+    assert inside == {**dict.fromkeys(SYSCALL_PROBES, "EPERM"), "Seccomp": "2"}
+    # It sees every command line of the host (documented): none holds a key or the grader's secret.
+    lines = shared_uid.k.value(
+        "[attempt(lambda: open(f'/proc/{p}/cmdline', 'rb').read().decode(errors='replace')) "
+        "for p in os.listdir('/proc') if p.isdigit()]"
+    )
+    assert any(shared_uid.k.km.connection_file in line for line in lines)  # it does see them
+    key = shared_uid.k.km.session.key.decode()
+    assert key and not [line for line in lines if key in line or "s3cret-" in line]
+
+
 def test_uid_level_reads_what_any_user_may_read_until_it_is_hidden(shared_uid):
     """Its documented limit, and the remedy the Gradescope autograder applies before grading."""
     folder = Path(tempfile.mkdtemp(prefix="grader-open-"))
@@ -594,7 +722,9 @@ def test_hide_from_kernels_keeps_the_python_it_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "_python_dirs", lambda: [str(source / ".venv"), sys.base_prefix])
     sandbox.hide_from_kernels(source, tmp_path / "missing")
     mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
-    assert mode(source) == 0o701  # the way to the venv: traversable, not listable
+    # Not even traversable: a launcher reaches the venv through a private mount, where it may
+    # have one; only where none is allowed does the way to the venv stay traversable.
+    assert mode(source) == (0o700 if sandbox._private_mounts() else 0o701)
     assert mode(source / "solutions") == 0o700 and mode(source / "solutions" / "a.ipynb") == 0o600
     assert mode(source / ".venv") == mode(source / ".venv" / "bin") == 0o755  # the venv as it was
     assert mode(source / ".venv" / "bin" / "python") == 0o644

@@ -18,6 +18,9 @@ def test_solution_runs_and_each_test_cell_says_it_passed(aid, tmp_path):
     if engine:
         shutil.copy(engine, tmp_path)
     nb = notebooks.run(notebooks.read(SOLUTIONS / f"{aid}.ipynb"), tmp_path, timeout=300)
+    # The output caps leave the reference far inside them: no cell of it is cut, 5x it is allowed.
+    printed = [sum(notebooks.output_chars(o) for o in c.outputs) for c in nb.cells if c.cell_type == "code"]
+    assert max(printed) < notebooks.CELL_OUTPUT_CHARS and 5 * sum(printed) <= notebooks.NOTEBOOK_OUTPUT_CHARS
     for cell in nb.cells:
         if notebooks.is_graded(cell) and cell.cell_type == "code":
             noisy = [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"]

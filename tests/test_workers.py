@@ -4,10 +4,11 @@ No kernel runs here: a fake worker, a small script speaking the worker protocol 
 line on stdin, one JSON row a line on stdout), takes the real worker's place and misbehaves on
 cue from the student's name: `crash` dies, `once` dies the first time only, `stall` sleeps
 forever (with a child of its own and a grandchild in a session of its own, like a kernel),
-`stop` sends itself SIGSTOP, `slow` takes 3 s, `bad` answers a malformed row."""
+`stop` sends itself SIGSTOP, `slow` takes 3 s, `hog` holds 400 MB, `bad` answers a malformed row."""
 
 import csv
 import json
+import os
 import stat
 import sys
 import time
@@ -58,6 +59,10 @@ for line in iter(sys.stdin.readline, ""):
         os.kill(os.getpid(), signal.SIGSTOP)
     if "slow" in st:
         time.sleep(3)
+    if "hog" in st:
+        hog = b"x" * (400 * 2**20)
+        note(hogging=True)
+        time.sleep(30)
     if "bad" in st:
         print(json.dumps({"student": st, "assignment": t["assignment"], "score": "lots"}), flush=True)
         continue
@@ -189,6 +194,53 @@ def test_a_stalled_or_stopped_worker_is_killed_at_its_deadline(setting, monkeypa
         for child in e.get("children", []):
             assert gone(child), f"{child} started by a stalled worker survived it"
     assert "passed the deadline" in (root / "out" / "logs" / "worker-0.log").read_text()
+
+
+@pytest.mark.parametrize("limit_by", ["cgroup", "watchdog"])
+def test_a_worker_past_its_own_memory_limit_is_killed_and_the_batch_goes_on(setting, monkeypatch, limit_by):
+    from autograder import sandbox
+
+    if limit_by == "cgroup" and sandbox.limits_enforced_by() == "watchdog":
+        pytest.skip("cannot create cgroups here")
+    if limit_by == "watchdog":
+        monkeypatch.setattr(sandbox, "confine_worker", lambda pid, mb: None)
+    monkeypatch.setattr(grade, "WORKER_MEMORY_MB", 200)
+    root = setting
+    cohort(root, ["a", "b-hog", "c"])
+    subs = run(root, jobs=1)
+    assert subs["b-hog"].status == STOPPED
+    assert subs["a"].status == subs["c"].status == "graded"
+    assert len(tasks_of(fake_log(root), "b-hog")) == 2
+    text = (root / "out" / "logs" / "worker-0.log").read_text()
+    assert text.count("used more than 200 MB of memory and was killed") >= 2, text
+
+
+def test_at_level_uid_the_grader_files_are_hidden_before_any_worker_starts(setting, monkeypatch):
+    root = setting
+    repo = root / "repo"
+    (repo / "solutions").mkdir(parents=True)
+    (repo / "solutions" / "answers.ipynb").write_text("{}")
+    (grade.WORK / "expected").mkdir(parents=True)
+    (grade.WORK / "expected" / "reports.json").write_text("{}")
+    (root / "out").mkdir()
+    (root / "out" / "grades.csv").write_text("")
+    for p in [repo, repo / "solutions", grade.WORK, grade.WORK / "expected", root / "out"]:
+        p.chmod(0o755)
+    monkeypatch.setattr(grade, "ROOT", repo)
+    monkeypatch.setenv("MICROGRAD_SANDBOX_LEVEL", "uid")
+    before = [p for top in [repo, grade.WORK, root / "out"] for p in [top, *top.rglob("*")]]
+    seen = []
+    real_start = grade._Workers.start
+
+    def start(self, slot, task):
+        seen.extend((p, stat.S_IMODE(p.lstat().st_mode)) for p in before)
+        real_start(self, slot, task)
+
+    monkeypatch.setattr(grade._Workers, "start", start)
+    cohort(root, ["a"])
+    assert run(root)["a"].status == "graded"
+    # All it held before is go-rwx, not even o+x; what it writes later is inside these folders.
+    assert len(seen) == len(before) >= 7 and not [(p, oct(m)) for p, m in seen if m & 0o077]
 
 
 def test_a_worker_that_never_says_ready_still_works_and_a_malformed_row_counts_as_a_failure(setting, monkeypatch):
@@ -430,3 +482,17 @@ def test_gradebooks_of_one_database_share_one_engine_and_still_close(tmp_path):
         assert [s.id for s in second.students] == ["alice"]
     with Gradebook(f"sqlite:///{tmp_path / 'other.db'}", "micrograd") as other:
         assert other.engine is not first.engine and other.students == []
+
+
+def test_the_grader_keeps_repaired_notebooks_on_disk_and_drops_superseded_ones(setting):
+    inbox = cohort(setting, ["a", "b"])
+    old = inbox / "a" / f"Copy of {AID}.ipynb"
+    old.write_text(json.dumps(samples.stub(AID)))
+    os.utime(old, (1, 1))
+    subs = {(s.student, s.path.name): s for s in grade.take_in(grade.find_submissions([inbox]))}
+    dropped, kept = subs[("a", old.name)], subs[("a", f"{AID}.ipynb")]
+    assert dropped.status.startswith("error: superseded") and dropped.spooled is None and dropped.notebook is None
+    for s in [kept, subs[("b", f"{AID}.ipynb")]]:
+        assert "notebook" not in vars(s) and s.spooled.is_file() and stat.S_IMODE(s.spooled.stat().st_mode) == 0o600
+        assert s.notebook == json.loads(s.spooled.read_text()) and s.notebook["cells"]
+    assert len({s.spooled for s in subs.values() if s.spooled}) == 2

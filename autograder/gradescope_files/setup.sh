@@ -7,7 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 # graphviz: the `dot` program that draws computation graphs. bubblewrap: the sandbox of the
 # student's kernel, where the image allows it (run_autograder falls back to a separate user).
-apt-get install -y --no-install-recommends python3 python3-venv python3-pip graphviz bubblewrap
+# python3-seccomp: libseccomp for the system Python, which builds the kernel's seccomp filter.
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip graphviz bubblewrap python3-seccomp
 
 # The grader needs Python 3.11 or newer; Ubuntu 22.04's python3 is 3.10.
 PY=python3
