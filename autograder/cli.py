@@ -1,10 +1,10 @@
-"""python -m autograder {build,lessons,release,samples,grade,gradescope}"""
+"""python -m autograder {build,lessons,release,samples,grade,gradescope,release-solutions}"""
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from autograder import build, grade, gradescope, lessons, release, samples
+from autograder import build, grade, gradescope, lessons, release, samples, solutions_release
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("gradescope", help="write the Gradescope autograder zip of one assignment")
     p.add_argument("assignment")
     p.add_argument("--out", help="default: gradescope/ASSIGNMENT.zip")
+
+    p = commands.add_parser(
+        "release-solutions",
+        help="write an assignment's solution for students, run: answers and outputs, "
+        "without hidden tests or the rubrics of hand-graded answers",
+    )
+    p.add_argument("assignment")
+    p.add_argument("dest", help="folder to write ASSIGNMENT.ipynb into")
     return parser
 
 
@@ -103,6 +111,16 @@ def _gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release_solutions(args: argparse.Namespace) -> int:
+    try:
+        path = solutions_release.release_solutions(args.assignment, args.dest)
+    except ValueError as e:
+        print(f"release-solutions: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build": _build,
     "lessons": _lessons,
@@ -110,6 +128,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "samples": _samples,
     "grade": _grade,
     "gradescope": _gradescope,
+    "release-solutions": _release_solutions,
 }
 
 
