@@ -1,10 +1,10 @@
-"""python -m autograder {build,lessons,release,samples,grade,gradescope,release-solutions}"""
+"""python -m autograder {build,lessons,release,samples,grade,gradescope,export,release-solutions}"""
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from autograder import build, grade, gradescope, lessons, release, samples, solutions_release
+from autograder import build, export, grade, gradescope, lessons, release, samples, solutions_release
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("gradescope", help="write the Gradescope autograder zip of one assignment")
     p.add_argument("assignment")
     p.add_argument("--out", help="default: gradescope/ASSIGNMENT.zip")
+
+    p = commands.add_parser("export", help="the grades of an output folder of grade, for Canvas or a spreadsheet")
+    p.add_argument("out", help="the output folder of grade (its grades.csv and results/)")
+    p.add_argument(
+        "--to",
+        choices=export.KINDS,
+        required=True,
+        help="canvas: Canvas's gradebook CSV, a column per assignment; "
+        "wide: a row per student, a column per test cell and per assignment total",
+    )
+    p.add_argument("--roster", help="the class's gradebook exported from Canvas: written back with our columns filled")
+    p.add_argument("--output", help="default: OUT/canvas.csv or OUT/wide.csv")
 
     p = commands.add_parser(
         "release-solutions",
@@ -111,6 +123,16 @@ def _gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    try:
+        path = export.export(args.out, args.to, args.roster, args.output)
+    except (OSError, ValueError) as e:
+        print(f"export: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def _release_solutions(args: argparse.Namespace) -> int:
     try:
         path = solutions_release.release_solutions(args.assignment, args.dest)
@@ -128,6 +150,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "samples": _samples,
     "grade": _grade,
     "gradescope": _gradescope,
+    "export": _export,
     "release-solutions": _release_solutions,
 }
 
