@@ -34,11 +34,12 @@ $(VENV): requirements.txt requirements-dev.txt pyproject.toml
 	.venv/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-# Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel.
+# Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel;
+# the tests open the class report in headless Chromium.
 system:
-	@command -v dot > /dev/null && command -v bwrap > /dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap > /dev/null; \
-	  else echo "Graphviz or bubblewrap is missing: sudo apt-get install graphviz bubblewrap"; exit 1; fi; }
+	@command -v dot > /dev/null && command -v bwrap > /dev/null && command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap chromium > /dev/null; \
+	  else echo "Graphviz, bubblewrap or Chromium is missing: sudo apt-get install graphviz bubblewrap chromium"; exit 1; fi; }
 
 # Before a term starts, and after a dependency's new release: the filled-in notebooks on the newest
 # packages, in a fresh venv, as in Colab (downloads packages; not part of `make test`).

@@ -1,10 +1,10 @@
-"""python -m autograder {build,lessons,release,samples,grade,gradescope,export,release-solutions}"""
+"""python -m autograder {build,lessons,release,samples,grade,gradescope,export,report,release-solutions}"""
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from autograder import build, export, grade, gradescope, lessons, release, samples, solutions_release
+from autograder import build, export, grade, gradescope, lessons, release, report, samples, solutions_release
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--roster", help="the class's gradebook exported from Canvas: written back with our columns filled")
     p.add_argument("--output", help="default: OUT/canvas.csv or OUT/wide.csv")
+
+    p = commands.add_parser(
+        "report", help="OUT/report.html: scores, test pass rates, frequent failures, known mistakes, copied answers"
+    )
+    p.add_argument("out", help="the output folder of grade")
+    p.add_argument(
+        "--submissions",
+        nargs="+",
+        default=[],
+        help="the folders given to grade: their answer cells are compared for copying",
+    )
 
     p = commands.add_parser(
         "release-solutions",
@@ -133,6 +144,16 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    try:
+        path = report.write(args.out, args.submissions)
+    except OSError as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def _release_solutions(args: argparse.Namespace) -> int:
     try:
         path = solutions_release.release_solutions(args.assignment, args.dest)
@@ -151,6 +172,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "grade": _grade,
     "gradescope": _gradescope,
     "export": _export,
+    "report": _report,
     "release-solutions": _release_solutions,
 }
 
