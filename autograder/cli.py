@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from autograder import build, export, grade, gradescope, lessons, release, report, samples, solutions_release
+from autograder import build, export, grade, gradescope, late, lessons, release, report, samples, solutions_release
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +39,21 @@ def _parser() -> argparse.ArgumentParser:
         help="also write one feedback page per notebook into OUT/feedback/ (about 0.7 s each); "
         "a result graded earlier without its page is graded again",
     )
+    p.add_argument(
+        "--due",
+        action="append",
+        default=[],
+        metavar="[ASSIGNMENT=]WHEN",
+        help="the due date, ISO 8601 with an offset (2026-10-05T23:59:00+02:00), of every assignment "
+        "of the run, or of one (repeatable); grades.csv marks late work and takes the penalty off",
+    )
+    p.add_argument(
+        "--late-penalty",
+        default="none",
+        help="none (mark late work only; the default), zero, or per-day:P (P%% of the points per "
+        "started 24 hours late, never below 0)",
+    )
+    p.add_argument("--extensions", help="a CSV of student,assignment,due: a later due date for some students")
     p.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
@@ -112,6 +127,11 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    try:
+        rule = late.policy(args.due, args.late_penalty, args.extensions)
+    except (OSError, ValueError) as e:
+        print(f"grade: {e}", file=sys.stderr)
+        return 2
     subs = grade.grade(
         grade.find_submissions(args.paths, args.student),
         args.out,
@@ -120,6 +140,7 @@ def _grade(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         unsafe_no_sandbox=args.unsafe_no_sandbox,
         feedback=args.feedback,
+        late=rule,
     )
     print(grade.table(subs))
     pages = f"  feedback: {args.out}/feedback/" if args.feedback else "  (feedback pages: add --feedback)"

@@ -36,6 +36,8 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and
 from autograder.course import ROOT, SOLUTIONS, WORK, assignments, limits
 from autograder.engine import needs_engine, reference_engine, saves_engine
 from autograder.intake import intake, student_from_name
+from autograder.late import TIMESTAMP, Policy
+from autograder.late import apply as apply_late_penalties
 from autograder.result import Result, Status, Task, feedback_page
 from autograder.review import review
 
@@ -88,7 +90,7 @@ def find_submissions(paths: Iterable[str | Path], student: str | None = None) ->
         if path.is_dir():
             for f in sorted(p for p in path.rglob("*") if p.is_file()):
                 rel = f.relative_to(path)
-                if len(rel.parts) >= 2 and not any(part.startswith(".") for part in rel.parts):
+                if len(rel.parts) >= 2 and not any(part.startswith(".") for part in rel.parts) and f.name != TIMESTAMP:
                     found.append(Submission(rel.parts[0], f))
         else:
             found.append(Submission(student or student_from_name(path), path))
@@ -103,12 +105,14 @@ def grade(
     progress: bool = False,
     unsafe_no_sandbox: bool = False,
     feedback: bool = False,
+    late: Policy | None = None,
 ) -> list[Submission]:
     """Grade `submissions`; write grades.csv and results/ into `out`, and with `feedback` one
-    feedback page per graded notebook into `out`/feedback/; return them.
+    feedback page per graded notebook into `out`/feedback/; return them. `late`: the due dates
+    and penalty that grades.csv applies (the cached results stay as graded).
 
     Refuses (SystemExit) when student code cannot be sandboxed, unless `unsafe_no_sandbox`."""
-    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox, feedback)
+    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox, feedback, late)
 
 
 def take_in(submissions: list[Submission]) -> list[Submission]:
@@ -152,6 +156,7 @@ def grade_taken_in(
     progress: bool = False,
     unsafe_no_sandbox: bool = False,
     feedback: bool = False,
+    late: Policy | None = None,
 ) -> list[Submission]:
     """`grade` for submissions that went through `take_in`."""
     sandboxed = _sandbox_or_refuse(unsafe_no_sandbox)
@@ -168,6 +173,8 @@ def grade_taken_in(
         shutil.rmtree(staging, ignore_errors=True)
     _apply_manual_grades(submissions, out / "manual_grades.csv")
     _flag_for_review(submissions)
+    if late:
+        apply_late_penalties(submissions, late)
     write_csv(submissions, out / "grades.csv")
     return submissions
 
