@@ -25,7 +25,8 @@ from autograder.graded import Graded
 
 BAR = "#2f6fb0"  # the histograms
 PASS = "#3a9a5b"  # the pass-rate bars
-SIMILAR = 0.5  # both answers this much shared (beyond boilerplate) make a pair
+SIMILAR = 0.5  # both answers this much shared (beyond boilerplate) make a pair ...
+SHARED_TOKENS = 50  # ... when that is this many tokens: two students who made the same one-line slip are no pair
 NOISE, GUARANTEE = 12, 18  # copydetect's k-gram length and the match it never misses, in tokens
 TOP_MESSAGES = 10
 
@@ -112,8 +113,8 @@ def boilerplate(aid: str) -> list[str]:
 
 
 def copied(answers: dict[tuple[str, str], str]) -> list[Pair]:
-    """Pairs of students whose answers to one assignment share more than `SIMILAR` of their code
-    beyond the boilerplate, both ways; most similar first."""
+    """Pairs of students whose answers to one assignment share at least `SIMILAR` of their code
+    beyond the boilerplate, both ways, and `SHARED_TOKENS` tokens; most similar first."""
     from copydetect import CodeFingerprint, compare_files  # type: ignore[import-untyped]  # no type hints
 
     def fingerprint(code: str, skip: list[int]) -> "CodeFingerprint":
@@ -126,8 +127,8 @@ def copied(answers: dict[tuple[str, str], str]) -> list[Pair]:
         students = sorted(prints)
         for i, first in enumerate(students):
             for second in students[i + 1 :]:
-                _, shared, _ = compare_files(prints[first], prints[second])
-                if min(shared) >= SIMILAR:
+                overlap, shared, _ = compare_files(prints[first], prints[second])
+                if overlap >= SHARED_TOKENS and min(shared) >= SIMILAR:
                     pairs.append(Pair(aid, first, second, (float(shared[0]), float(shared[1]))))
     return sorted(pairs, key=lambda p: -min(p.shared))
 

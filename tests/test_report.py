@@ -11,6 +11,7 @@ import pytest
 from test_export import write_out
 
 from autograder import cli, graded, report, samples
+from autograder.bugs import BUGS, CLASSIC
 from autograder.graded import Graded
 
 AID = "01_numerical_gradients"
@@ -173,6 +174,20 @@ def test_failures_match_the_catalogue_and_an_unanswered_question_matches_nothing
     assert report.catalogued(tanh) == ["tanh-grad-uses-input"]
     tanh.messages["test_tanh"] += " (the check did not run: it stopped with NotImplementedError)"
     assert report.catalogued(tanh) == []
+
+
+@pytest.mark.kernel
+def test_on_the_graded_samples_each_classic_bug_is_named_and_no_two_samples_look_copied(graded_samples):
+    # Every bundled sample is the reference answer with at most one catalogued slip: the same slip
+    # in two notebooks, or a shared reference, is no copy.
+    _, out = graded_samples
+    rows = graded.read(out)
+    by_key = {(g.student, g.assignment): g for g in rows}
+    for bug in CLASSIC:
+        assert bug in report.catalogued(by_key[(f"bug-{bug}", BUGS[bug].assignment)]), bug
+    assert not [g for g in rows if g.student in ("reference", "stub") and report.catalogued(g)]
+    answers = report._answers(out, [out.parent / "in"], rows)
+    assert len(answers) > 60 and report.copied(answers) == []
 
 
 def _screenshot(page, png, tmp_path):
