@@ -4,10 +4,11 @@ VENV := .venv/.installed
 
 .PHONY: demo test test-fast lint build system bench lessons colab-check
 
+# It prints the score table, the progress and real problems (on stderr) only.
 demo: $(VENV) system
-	$(PY) -m autograder build
-	rm -rf .work/samples && $(PY) -m autograder samples .work/samples > /dev/null
-	$(PY) -m autograder grade .work/samples --out .work/demo --jobs 2 --force --feedback
+	@$(PY) -m autograder build > /dev/null
+	@rm -rf .work/samples && $(PY) -m autograder samples .work/samples > /dev/null
+	@$(PY) -m autograder grade .work/samples --out .work/demo --jobs 2 --force --feedback
 
 test: lint system
 	$(PY) -m pytest
