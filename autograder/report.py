@@ -54,21 +54,35 @@ def write(out: str | Path, submissions: Iterable[str | Path] = ()) -> Path:
 # -- the data ---------------------------------------------------------------------------------
 
 
-UNANSWERED = "NotImplementedError"  # in the verdict of a test whose answer is still the stub's
+# In the verdict of a test whose answer is still the stub's, or that needs one that is
+UNANSWERED = ("stopped with NotImplementedError", "stopped with NameError")
 
 
 def failed(g: Graded) -> set[str]:
     return {gid for gid, (score, most) in g.tests.items() if score < most}
 
 
+def _visible(gid: str) -> str:
+    """The visible test of a hidden one (they test the same thing); a visible one itself."""
+    return gid.removesuffix("_hidden")
+
+
 def catalogued(g: Graded) -> list[str]:
     """The catalogued mistakes that `g`'s failures point at: a test message naming a classic
-    mistake's cause, or exactly the test cells a catalogued bug breaks. An unanswered question
-    is no mistake, whatever hint its test's message gives."""
-    lost = {gid for gid in failed(g) if UNANSWERED not in g.messages.get(gid, "")}
+    mistake's cause, or a bug that breaks the first failing test (visible or hidden) and whose
+    broken tests all failed here (later ones may fail too: they use what it tests). An unanswered
+    question is no mistake, whatever hint its test's message gives."""
+    lost = {gid for gid in failed(g) if not any(u in g.messages.get(gid, "") for u in UNANSWERED)}
+    if not lost:
+        return []
     said = " ".join(g.messages.get(gid, "") for gid in lost)
     named = [bug for bug, words in CLASSIC.items() if BUGS[bug].assignment == g.assignment and words in said]
-    shaped = [name for name, bug in BUGS.items() if bug.assignment == g.assignment and lost and bug.breaks == lost]
+    first = _visible(next(gid for gid in graded.autograded_cells(g.assignment, [g]) if gid in lost))
+    shaped = [
+        name
+        for name, bug in BUGS.items()
+        if bug.assignment == g.assignment and bug.breaks <= lost and first in {_visible(b) for b in bug.breaks}
+    ]
     return list(dict.fromkeys(named + shaped))
 
 

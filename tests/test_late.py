@@ -76,8 +76,8 @@ def test_a_new_due_date_regrades_nothing_and_reaches_grades_csv_and_the_export(g
     shutil.copytree(graded_out, out)
     cached = {p.name: p.read_bytes() for p in (out / "results").iterdir()}
     (inputs / "reference" / late.TIMESTAMP).write_text("2026-10-07 08:00:00 UTC")  # 1 d 10 h late
-    due = [f"02_value_backward={DUE}", "01_numerical_gradients=2026-10-10T00:00:00Z"]
-    assert cli.main(["grade", str(inputs), "--out", str(out), "--due", *due, "--late-penalty", "per-day:10"]) == 0
+    due = ["--due", f"02_value_backward={DUE}", "--due", "01_numerical_gradients=2026-10-10T00:00:00Z"]
+    assert cli.main(["grade", str(inputs), "--out", str(out), *due, "--late-penalty", "per-day:10"]) == 0
     assert {p.name: p.read_bytes() for p in (out / "results").iterdir()} == cached  # nothing graded again
     with open(out / "grades.csv", newline="") as f:
         lines = list(csv.DictReader(f))
