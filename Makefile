@@ -4,10 +4,11 @@ VENV := .venv/.installed
 
 .PHONY: demo test test-fast lint build site system bench lessons colab-check
 
+# It prints the score table, the progress and real problems (on stderr) only.
 demo: $(VENV) system
-	$(PY) -m autograder build
-	rm -rf .work/samples && $(PY) -m autograder samples .work/samples > /dev/null
-	$(PY) -m autograder grade .work/samples --out .work/demo --jobs 2 --force --feedback
+	@$(PY) -m autograder build > /dev/null
+	@rm -rf .work/samples && $(PY) -m autograder samples .work/samples > /dev/null
+	@$(PY) -m autograder grade .work/samples --out .work/demo --jobs 2 --force --feedback
 
 test: lint system
 	$(PY) -m pytest
@@ -39,8 +40,8 @@ $(VENV): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 # Graphviz's `dot` draws the computation graphs; bubblewrap's `bwrap` sandboxes every graded kernel;
-# the tests open the course website in headless Chromium; python3-seccomp (libseccomp for the
-# system Python) builds the kernels' seccomp filter.
+# the tests open the course website and the class report in headless Chromium; python3-seccomp
+# (libseccomp for the system Python) builds the kernels' seccomp filter.
 system:
 	@command -v dot > /dev/null && command -v bwrap > /dev/null && command -v chromium > /dev/null && /usr/bin/python3 -c 'import seccomp' 2> /dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz bubblewrap chromium python3-seccomp > /dev/null; \

@@ -1,10 +1,22 @@
-"""python -m autograder {build,lessons,release,site,samples,grade,gradescope}"""
+"""python -m autograder {build,lessons,release,site,samples,grade,gradescope,export,report,release-solutions}"""
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from autograder import build, grade, gradescope, lessons, release, samples, site
+from autograder import (
+    build,
+    export,
+    grade,
+    gradescope,
+    late,
+    lessons,
+    release,
+    report,
+    samples,
+    site,
+    solutions_release,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
         "a result graded earlier without its page is graded again",
     )
     p.add_argument(
+        "--due",
+        action="append",
+        default=[],
+        metavar="[ASSIGNMENT=]WHEN",
+        help="the due date, ISO 8601 with an offset (2026-10-05T23:59:00+02:00), of every assignment "
+        "of the run, or of one (repeatable); grades.csv marks late work and takes the penalty off",
+    )
+    p.add_argument(
+        "--late-penalty",
+        default="none",
+        help="none (mark late work only; the default), zero, or per-day:P (P%% of the points per "
+        "started 24 hours late, never below 0)",
+    )
+    p.add_argument("--extensions", help="a CSV of student,assignment,due: a later due date for some students")
+    p.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
         help="run students' code WITHOUT a sandbox when none is available (it can then read and "
@@ -57,6 +84,37 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("gradescope", help="write the Gradescope autograder zip of one assignment")
     p.add_argument("assignment")
     p.add_argument("--out", help="default: gradescope/ASSIGNMENT.zip")
+
+    p = commands.add_parser("export", help="the grades of an output folder of grade, for Canvas or a spreadsheet")
+    p.add_argument("out", help="the output folder of grade (its grades.csv and results/)")
+    p.add_argument(
+        "--to",
+        choices=export.KINDS,
+        required=True,
+        help="canvas: Canvas's gradebook CSV, a column per assignment; "
+        "wide: a row per student, a column per test cell and per assignment total",
+    )
+    p.add_argument("--roster", help="the class's gradebook exported from Canvas: written back with our columns filled")
+    p.add_argument("--output", help="default: OUT/canvas.csv or OUT/wide.csv")
+
+    p = commands.add_parser(
+        "report", help="OUT/report.html: scores, test pass rates, frequent failures, known mistakes, copied answers"
+    )
+    p.add_argument("out", help="the output folder of grade")
+    p.add_argument(
+        "--submissions",
+        nargs="+",
+        default=[],
+        help="the folders given to grade: their answer cells are compared for copying",
+    )
+
+    p = commands.add_parser(
+        "release-solutions",
+        help="write an assignment's solution for students, run: answers and outputs, "
+        "without hidden tests or the rubrics of hand-graded answers",
+    )
+    p.add_argument("assignment")
+    p.add_argument("dest", help="folder to write ASSIGNMENT.ipynb into")
     return parser
 
 
@@ -94,6 +152,11 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    try:
+        rule = late.policy(args.due, args.late_penalty, args.extensions)
+    except (OSError, ValueError) as e:
+        print(f"grade: {e}", file=sys.stderr)
+        return 2
     subs = grade.grade(
         grade.find_submissions(args.paths, args.student, args.roster),
         args.out,
@@ -102,6 +165,7 @@ def _grade(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         unsafe_no_sandbox=args.unsafe_no_sandbox,
         feedback=args.feedback,
+        late=rule,
     )
     print(grade.table(subs))
     pages = f"  feedback: {args.out}/feedback/" if args.feedback else "  (feedback pages: add --feedback)"
@@ -116,6 +180,36 @@ def _gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    try:
+        path = export.export(args.out, args.to, args.roster, args.output)
+    except (OSError, ValueError) as e:
+        print(f"export: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        path = report.write(args.out, args.submissions)
+    except OSError as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _release_solutions(args: argparse.Namespace) -> int:
+    try:
+        path = solutions_release.release_solutions(args.assignment, args.dest)
+    except ValueError as e:
+        print(f"release-solutions: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build": _build,
     "lessons": _lessons,
@@ -124,6 +218,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "samples": _samples,
     "grade": _grade,
     "gradescope": _gradescope,
+    "export": _export,
+    "report": _report,
+    "release-solutions": _release_solutions,
 }
 
 

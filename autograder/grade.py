@@ -39,6 +39,8 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and
 from autograder.course import ROOT, SOLUTIONS, WORK, assignments, limits
 from autograder.engine import needs_engine, reference_engine, saves_engine
 from autograder.intake import intake
+from autograder.late import TIMESTAMP, Policy
+from autograder.late import apply as apply_late_penalties
 from autograder.result import Result, Status, Task, feedback_page
 from autograder.review import review
 
@@ -135,7 +137,7 @@ def find_submissions(
             continue
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
             rel = f.relative_to(path)
-            if any(part.startswith(".") for part in rel.parts):
+            if any(part.startswith(".") for part in rel.parts) or f.name == TIMESTAMP:
                 continue
             if len(rel.parts) >= 2:
                 found.append(Submission(rel.parts[0], f))
@@ -224,12 +226,14 @@ def grade(
     progress: bool = False,
     unsafe_no_sandbox: bool = False,
     feedback: bool = False,
+    late: Policy | None = None,
 ) -> list[Submission]:
     """Grade `submissions`; write grades.csv and results/ into `out`, and with `feedback` one
-    feedback page per graded notebook into `out`/feedback/; return them.
+    feedback page per graded notebook into `out`/feedback/; return them. `late`: the due dates
+    and penalty that grades.csv applies (the cached results stay as graded).
 
     Refuses (SystemExit) when student code cannot be sandboxed, unless `unsafe_no_sandbox`."""
-    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox, feedback)
+    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox, feedback, late)
 
 
 def take_in(submissions: list[Submission]) -> list[Submission]:
@@ -277,6 +281,7 @@ def grade_taken_in(
     progress: bool = False,
     unsafe_no_sandbox: bool = False,
     feedback: bool = False,
+    late: Policy | None = None,
 ) -> list[Submission]:
     """`grade` for submissions that went through `take_in`."""
     sandboxed = _sandbox_or_refuse(unsafe_no_sandbox)
@@ -295,6 +300,8 @@ def grade_taken_in(
         shutil.rmtree(staging, ignore_errors=True)
     _apply_manual_grades(submissions, out / "manual_grades.csv")
     _flag_for_review(submissions)
+    if late:
+        apply_late_penalties(submissions, late)
     write_csv(submissions, out / "grades.csv")
     return submissions
 

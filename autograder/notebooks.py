@@ -9,6 +9,7 @@ student mangled: such a cell simply is no grade, answer or test cell.
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 import nbformat
 import zmq
 from jupyter_client.manager import KernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 from nbgrader import utils  # type: ignore[import-untyped]  # nbgrader ships no type hints
+from traitlets.config import Config
 
 # -- reading ---------------------------------------------------------------------------------
 
@@ -224,6 +227,17 @@ class _CappedClient(NotebookClient):
         return super().process_message(msg, cell, cell_index)
 
 
+def private_ipc() -> Config:
+    """Configuration for one kernel manager: its kernel talks over Unix sockets in the user's
+    private runtime folder. Over TCP every kernel start warns that the connection is unencrypted
+    (ten warnings on a first `grade`). The sockets' path is absolute and unique: a relative one
+    would resolve against the kernel's working folder, which is the notebook's, not ours."""
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    prefix = runtime / f"kernel-{uuid.uuid4().hex}"
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(prefix)}})
+
+
 def client(
     nb: NotebookNode,
     folder: str | Path | None = None,
@@ -232,10 +246,13 @@ def client(
     **options: Any,
 ) -> "_CappedClient":
     """An nbclient client for `nb` on the python3 kernel, or on `km` (a sandbox's kernel manager),
-    working in `folder` (None: where the kernel manager starts it). `options` go to nbclient."""
+    working in `folder` (None: where the kernel manager starts it). `options` go to nbclient.
+
+    A kernel it starts itself talks over Unix sockets (`private_ipc`)."""
     return _CappedClient(
         nb,
         km=km,
+        config=private_ipc(),
         timeout=timeout,
         kernel_name="python3",
         record_timing=False,

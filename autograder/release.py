@@ -6,7 +6,7 @@ from pathlib import Path
 
 from autograder.course import CAPSTONE, EXERCISES, LESSONS, ROOT
 
-# Copied over the student tree as they are: its README.md, GitHub Classroom's workflow.
+# Copied over the student tree as they are: its README.md, the visible-tests workflow.
 STUDENT_FILES = Path(__file__).parent / "student_files"
 # The course website's Sphinx configuration and the GitHub Pages workflow that publishes it; each
 # names the student repository where they say OWNER/NAME.

@@ -1,6 +1,6 @@
 """Run the visible tests of your notebooks and report the points they earn, per exercise.
 
-    python .github/classroom/visible_tests.py [--json FILE] [FOLDER ...]
+    python .github/visible-tests/visible_tests.py [--json FILE] [FOLDER ...]
 
 FOLDERs default to exercises/ and capstone/. The notebooks run from the top, in course order,
 in one scratch folder, as you would run them: each exercise that saves the
@@ -11,14 +11,12 @@ A visible test cell earns its points when it runs without an error and writes no
 stderr, the rule the grader applies. Hidden tests are not in this repository: they run only
 when your instructor grades your notebooks, so these points are a preview, not your grade.
 
-Writes FILE (default visible-tests.json): one entry per exercise in the result format of
-GitHub Classroom's autograding reporter. Inside a GitHub Actions job it also hands each entry
-to the reporter step (environment variables EXNN_..._RESULTS and the `runners` output) and
-adds the score table to the job summary.
+Writes FILE (default visible-tests.json): one entry per exercise (ex02_value_backward, ...) with
+its status, points and each test's verdict. Inside a GitHub Actions job it also adds the score
+table to the job summary.
 """
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -73,7 +71,7 @@ def outcome(cell):
 
 
 def run_notebook(path, folder, timeout):
-    """Execute the notebook at `path` in `folder`; return its runner result (reporter format)."""
+    """Execute the notebook at `path` in `folder`; return its result: status, points, each test."""
     nb = nbformat.read(path, as_version=4)
     cells = test_cells(nb)
     started = time.monotonic()
@@ -139,7 +137,7 @@ def run_notebook(path, folder, timeout):
 
 
 def runner_id(notebook):
-    """The reporter's id for an exercise: ex02_value_backward (its variable: EX02_VALUE_BACKWARD_RESULTS)."""
+    """An exercise's key in the results: ex02_value_backward."""
     return "ex" + notebook.stem
 
 
@@ -186,15 +184,7 @@ def _score(result):
 
 
 def report_to_actions(results):
-    """Hand the results to the reporter step and the job summary, when inside GitHub Actions."""
-    if os.environ.get("GITHUB_ENV"):
-        with open(os.environ["GITHUB_ENV"], "a") as f:
-            for runner, r in results.items():
-                encoded = base64.b64encode(json.dumps(r).encode()).decode()
-                f.write(f"{runner.upper()}_RESULTS={encoded}\n")
-    if os.environ.get("GITHUB_OUTPUT"):
-        with open(os.environ["GITHUB_OUTPUT"], "a") as f:
-            f.write(f"runners={','.join(results)}\n")
+    """Add the score table to the job summary, when inside GitHub Actions."""
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
             f.write(markdown(results))
