@@ -242,7 +242,9 @@ def _read_saved(path, replaced):
 def _save_into(folder, files, me, check):
     """Merge this notebook's `files` ({module: file}) into folder/micrograd/; return what it says."""
     package = os.path.join(folder, PACKAGE)
-    texts, replaced, kept = {}, [], []
+    texts: dict = {}
+    replaced: list = []
+    kept: list = []
     for module, mine in files.items():
         saved = _read_saved(os.path.join(package, f"{module}.py"), replaced)
         texts[module] = _render(module, _merge(module, saved, mine, me, replaced, kept))
@@ -307,15 +309,15 @@ def save_micrograd(notebook, **modules):
     home = {member.__name__: module for module, members in modules.items() for member in members}
     listed = [member for members in modules.values() for member in members]
     saved = {id(f) for m in listed for f in (vars(m).values() if inspect.isclass(m) else [m])}
-    files = {module: _notebook_file(module, members, home, saved) for module, members in modules.items()}
+    mine = {module: _notebook_file(module, members, home, saved) for module, members in modules.items()}
     grading = os.environ.get("MICROGRAD_GRADING") == "1"
-    for note in _save_into(".", files, notebook, check=not grading):
+    for note in _save_into(".", mine, notebook, check=not grading):
         print(f"Note: {note}.")
     written = ", ".join(f"{PACKAGE}/{m}.py" for m in modules)
     print(f"Saved {written} in {os.getcwd()}.")
     if grading:
         return
-    drive_copy = _to_drive(files, notebook)
+    drive_copy = _to_drive(mine, notebook)
     if drive_copy:
         print(f"Saved to your Google Drive too: {drive_copy}. The next notebook loads it from there.")
     elif "google.colab" in sys.modules:
