@@ -448,3 +448,23 @@ def test_both_readmes_and_the_file_give_the_one_command_that_checks_the_package(
     command = "python -m pytest -q test_micrograd.py -rs"
     for text in (ROOT / "README.md", STUDENT_README, TEST_MICROGRAD):
         assert command in text.read_text(), text
+
+
+def test_each_saving_notebook_names_itself_and_defines_what_it_owns():
+    cell: dict = {}
+    exec(compile(SAVE, "cell", "exec"), cell)
+    owners = cell["OWNERS"]
+    named = {}
+    for path in sorted(SOLUTIONS.glob("*.ipynb")):
+        cells = notebooks.read(path).cells
+        (save,) = [c for c in cells if notebooks.grade_id(c) == "save_engine"] or [None]
+        if save is None:
+            continue
+        call = save.source.rsplit("\nsave_micrograd(", 1)[1]
+        named[path.stem] = call.split(",")[0].strip('"')
+        code = "\n".join(c.source for c in cells if c.cell_type == "code")
+        for names in owners[named[path.stem]].values():
+            for name in names:
+                cls, _, method = name.rpartition(".")
+                assert (f"{name} = {method}" if cls else f"class {name}") in code or f"def {name}(" in code, name
+    assert sorted(named.values()) == sorted(owners), "one notebook for each line of OWNERS"
