@@ -75,21 +75,68 @@ def with_shared(source: str, shared: str) -> str:
     return shared + (source.rsplit(marker, 1)[1] if marker in source else "")
 
 
+# Course code a student runs but need not read opens collapsed: in Colab as a form with a title
+# (`#@title`, the cell's first line), in JupyterLab and Notebook 7 as hidden input (and tagged
+# `hide-input` for tools that honour it). A one-line note above each says what it does and to run
+# it. {grade_id: (title, note)}; a cell that writes a file has no title (`%%writefile` comes first).
+COLLAPSED = {
+    "setup": (
+        "The course's checks",
+        "**Run the next cell first**: it holds the course's checks, which every test uses.",
+    ),
+    "debug_tools": ("Debugging tools", "**Run the next cell** to use the debugging tools below (not graded)."),
+    "load_engine": ("Load your micrograd package", "**Run the next cell**: it loads the package you saved."),
+    "check_engine": ("Check your micrograd package", "**Run the next cell**: it tries each part of your package."),
+    "save_engine": (
+        "Save your micrograd package",
+        "**Run the next cell**: it saves your package for the next notebook.",
+    ),
+    "test_micrograd_file": (None, "**Run the next cell**: it writes `test_micrograd.py` next to this notebook."),
+}
+HIDE_TAG = "hide-input"
+
+
 def shared_texts() -> dict[str, str]:
-    """{grade_id: the current text of its shared cell, down to the marker line}."""
-    texts = {grade_id: path.read_text() for grade_id, path in SHARED_CELLS.items()}
+    """{grade_id: the current text of its shared cell, down to the marker line, title first}."""
+    texts = {grade_id: _titled(grade_id, path.read_text()) for grade_id, path in SHARED_CELLS.items()}
     return texts | {
         grade_id: f"%%writefile {path.name}\n" + path.read_text() for grade_id, path in WRITTEN_FILES.items()
     }
 
 
+def _titled(grade_id: str, text: str) -> str:
+    title = COLLAPSED.get(grade_id, (None, ""))[0]
+    return f"#@title {title}\n" + text if title else text
+
+
+def collapse(cells: list[dict]) -> bool:
+    """Collapse the course's own cells in place, each under its note; return whether anything changed."""
+    before = json.dumps(cells, sort_keys=True)
+    for i in reversed(range(len(cells))):
+        grade_id = notebooks.grade_id(cells[i])
+        if grade_id not in COLLAPSED or cells[i].get("cell_type") != "code":
+            continue
+        meta = cells[i].setdefault("metadata", {})
+        meta["cellView"] = "form"
+        meta.setdefault("jupyter", {})["source_hidden"] = True
+        meta["tags"] = sorted(set(meta.get("tags", [])) | {HIDE_TAG})
+        note = COLLAPSED[grade_id][1]
+        above = cells[i - 1] if i else {}
+        if above.get("cell_type") == "markdown" and above.get("id") == f"{grade_id}-note":
+            above["source"] = [note]
+        else:
+            cells.insert(i, {"cell_type": "markdown", "id": f"{grade_id}-note", "metadata": {}, "source": [note]})
+    return json.dumps(cells, sort_keys=True) != before
+
+
 def sync_shared_cells() -> list[Path]:
-    """Put the current shared files into the cells that use them; return the changed notebooks."""
+    """Put the current shared files into the cells that use them, and collapse the course's own
+    cells; return the changed notebooks."""
     changed = []
     texts = shared_texts()
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         nb = json.loads(path.read_text())
-        dirty = False
+        dirty = collapse(nb["cells"])
         for cell in nb["cells"]:
             grade_id = notebooks.grade_id(cell)
             if grade_id in texts:

@@ -94,6 +94,7 @@ def nbgrader_config(course_root: str | Path, cell_timeout: float = DEFAULT_LIMIT
         "autograder.feedback.KeepVerdictsOnly",
         "autograder.feedback.TruncateOutputs",
         "autograder.feedback.ClearHiddenTestCells",
+        "autograder.feedback.LeaveOutGivenCode",
         "autograder.feedback.CapNotebook",
         "autograder.feedback.SanitizeMarkdown",
         "autograder.feedback.KeepNbgraderMetadata",
@@ -101,7 +102,16 @@ def nbgrader_config(course_root: str | Path, cell_timeout: float = DEFAULT_LIMIT
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     c.HTMLExporter.sanitize_html = True  # a second line of defence where the template honours it
+    # nbgrader's feedback template, lighter and with each graded cell named (autograder/templates).
+    c.HTMLExporter.template_file = "course_feedback.html.j2"
+    c.HTMLExporter.extra_template_basedirs = [str(Path(__file__).parent / "templates"), _nbgrader_templates()]
     return c
+
+
+def _nbgrader_templates() -> str:
+    import nbgrader  # type: ignore[import-untyped]
+
+    return str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates")
 
 
 def _put_venv_on_path():

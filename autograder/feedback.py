@@ -10,13 +10,17 @@ in this order, make the page safe and bounded:
 - `TruncateOutputs`: each text output at most `max_chars` characters.
 - `ClearHiddenTestCells`: nbgrader's ClearHiddenTests, for test cells only, and never raising:
   an answer cell that contains the hidden-test marker keeps its source and the page is written.
+- `LeaveOutGivenCode`: the course's own code (the checks kit, a given class, a test's code) is
+  left out, each such cell cut to one line that names it: the page shows the student's code and
+  the verdicts, and stays small.
 - `CapNotebook`: all cells' text together at most `max_chars`; the rest is cut, with a note.
 - `SanitizeMarkdown`: markdown (and raw) cells rendered here and sanitised with nbconvert's
   SanitizeHTML: raw HTML is shown as text, links only to http(s)/mailto, images only from the
   notebook itself (attachments or data: URLs), at most `max_images` of at most `max_image_bytes`;
   remote images become text, so the page loads nothing a student chose. A cell too big or too
   nested to sanitise quickly is shown as plain text.
-- `KeepNbgraderMetadata`: cell and notebook metadata reduced to what the feedback template needs.
+- `KeepNbgraderMetadata`: cell and notebook metadata reduced to what the feedback template needs,
+  plus the name of each graded cell for the page's summary ("__add__: visible tests").
 """
 
 import base64
@@ -33,7 +37,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from traitlets import Bool, Integer, List, Unicode
 
-from autograder.notebooks import is_test, nbgrader_metadata
+from autograder.build import COLLAPSED
+from autograder.notebooks import grade_id, is_locked, is_test, nbgrader_metadata
 
 
 def _text(value):
@@ -131,6 +136,29 @@ class ClearHiddenTestCells(ClearHiddenTests):
         return cell, resources
 
 
+class LeaveOutGivenCode(Preprocessor):
+    """The course's code, reprinted on every page, is left out: a given cell (the checks kit, the
+    save cell, a given class ...) becomes one line that names it, a test cell keeps its first line
+    (which names what it tests) above its verdict, and the notes that say to run a cell go. The
+    student's own cells stay whole."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        notes = {note for _, note in COLLAPSED.values()}
+        nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and _text(c.source) in notes)]
+        for cell in nb.cells:
+            if cell.cell_type != "code" or not is_locked(cell):
+                continue
+            if is_test(cell):
+                first = next((line for line in _text(cell.source).splitlines() if line.strip()), "")
+                cell.source = f"{first}\n# (the test's code is in your notebook)"
+            else:
+                title = (COLLAPSED.get(grade_id(cell)) or (None,))[0] or "Given code"
+                cell.source = f"# {title}: the course's code, in your notebook, not on this page"
+        return nb, resources
+
+
 class CapNotebook(Preprocessor):
     """All cells' text (sources and outputs) at most `max_chars` characters together: the cell
     where the budget runs out is cut, a note says so, and the cells after it are left out."""
@@ -195,6 +223,7 @@ ALLOWED_TAGS = [
     "code",
     "dd",
     "del",
+    "details",
     "div",
     "dl",
     "dt",
@@ -216,6 +245,7 @@ ALLOWED_TAGS = [
     "span",
     "strong",
     "sub",
+    "summary",
     "sup",
     "table",
     "tbody",
@@ -384,4 +414,19 @@ class KeepNbgraderMetadata(Preprocessor):
         meta = nbgrader_metadata(cell)
         keep = re.fullmatch(r"[A-Za-z0-9_-]+", str(meta.get("grade_id", "")))
         cell.metadata = NotebookNode(nbgrader=meta) if keep else NotebookNode()
+        if keep and meta.get("grade"):
+            cell.metadata.label = label(cell)
         return cell, resources
+
+
+# A test cell's first line: "# Visible tests for __add__", "# Hidden tests for train run when ...",
+# "# Visible tests for Neuron.__call__ (the weights are ...)".
+_TESTS_FOR = re.compile(r"#\s*(Visible|Hidden) tests for (?:the )?([\w.]+(?: [\w.]+)*?)(?= run when|\s*[(,:]|\.?$)")
+
+
+def label(cell: NotebookNode) -> str:
+    """The name of a graded cell in the page's summary: "__add__: visible tests", else its grade_id."""
+    first = next((line.strip() for line in _text(cell.source).splitlines() if line.strip()), "")
+    m = _TESTS_FOR.match(first) if cell.cell_type == "code" else None
+    name = f"{m.group(2)}: {m.group(1).lower()} tests" if m else str(grade_id(cell))
+    return re.sub(r"[^\w .:()-]", "", name)[:80]

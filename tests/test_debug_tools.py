@@ -6,7 +6,7 @@ import graphviz
 import pytest
 
 from autograder import debug_tools, notebooks
-from autograder.build import DEBUG_TOOLS
+from autograder.build import DEBUG_TOOLS, shared_texts
 from autograder.course import SOLUTIONS
 
 
@@ -126,7 +126,7 @@ def test_every_exercise_from_2_has_the_current_tools_in_a_locked_cell(path):
     found = [i for i, c in enumerate(cells) if notebooks.grade_id(c) == "debug_tools"]
     assert len(found) == 1, f"{path.name}: one debug_tools cell expected"
     cell = cells[found[0]]
-    assert cell.source == DEBUG_TOOLS.read_text(), f"{path.name}: run `make build` to sync debug_tools"
+    assert cell.source == shared_texts()["debug_tools"], f"{path.name}: run `make build` to sync debug_tools"
     assert cell.metadata.nbgrader == {
         "grade": False,
         "grade_id": "debug_tools",

@@ -468,6 +468,51 @@ def test_a_real_notebook_keeps_its_content(render, baseline):
     assert seconds < 5
 
 
+class Summary(HTMLParser):
+    """The names in the page's summary (the list under the score), and whether it ended."""
+
+    def __init__(self, page):
+        super().__init__(convert_charrefs=True)
+        self.names, self._in_toc, self._in_link = [], False, False
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self._in_toc = self._in_toc or ("id", "toc") in attrs
+        self._in_link = self._in_toc and tag == "a"
+
+    def handle_endtag(self, tag):
+        self._in_link = False
+        self._in_toc = self._in_toc and tag != "ol"
+
+    def handle_data(self, data):
+        if self._in_link:
+            self.names.append(data)
+
+
+@pytest.mark.parametrize("aid", ["02_value_backward", "07_capstone"])
+def test_a_course_page_names_each_test_shows_the_hints_leaves_out_given_code_and_is_small(render, baseline, aid):
+    from autograder.build import shared_texts
+    from autograder.samples import filled, stub
+
+    nb = filled(aid)
+    page, _ = render(nb)
+    assert len(page.encode()) <= 150_000, f"{len(page.encode()):,} bytes"
+    names = Summary(page).names
+    tests = [notebooks.grade_id(c) for c in stub(aid)["cells"] if notebooks.is_test(c)]
+    assert len(names) == len([c for c in stub(aid)["cells"] if notebooks.is_graded(c)]) and "Test cell" not in names
+    first = "__add__" if aid == "02_value_backward" else "sigmoid"
+    assert names[:2] == [f"{first}: visible tests", f"{first}: hidden tests"] and len(tests) >= 16
+    parsed = assert_safe(page, baseline)
+    text = "".join(parsed.text)
+    assert "&lt;details" not in page and "<details>" not in text and "Hint 1" in text
+    assert sum(tag == "details" for tag, _ in parsed.inside) >= len(tests) // 2
+    for grade_id in ("setup", "save_engine"):
+        kept = notebooks.telling_lines(shared_texts()[grade_id]) & notebooks.telling_lines(text)
+        assert not kept, f"the given {grade_id} cell is on the page: {sorted(kept)[:3]}"
+    answer = next(c for c in nb["cells"] if notebooks.is_answer(c) and c["cell_type"] == "code")
+    assert notebooks.telling_lines(notebooks.source(answer)) <= notebooks.telling_lines(text), "the student's code"
+
+
 def test_the_configured_chain():
     names = course.nbgrader_config("/tmp/unused").GenerateFeedback.preprocessors
     ours = [n.rsplit(".", 1)[1] for n in names if n.startswith("autograder.feedback.")]
@@ -475,6 +520,7 @@ def test_the_configured_chain():
         "KeepVerdictsOnly",
         "TruncateOutputs",
         "ClearHiddenTestCells",
+        "LeaveOutGivenCode",
         "CapNotebook",
         "SanitizeMarkdown",
         "KeepNbgraderMetadata",

@@ -13,17 +13,19 @@ import types
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from autograder import grade, samples
+from autograder import grade, notebooks, samples
 from autograder.bugs import BUGS
 from autograder.build import SHARED_CELLS, WRITTEN_FILES, shared_texts, with_shared
-from autograder.course import SOLUTIONS
+from autograder.course import ROOT, SOLUTIONS
 from autograder.engine import reference_engine, zip_package
 
 SAVE = SHARED_CELLS["save_engine"].read_text()
 LOAD = SHARED_CELLS["load_engine"].read_text()
 TEST_MICROGRAD = WRITTEN_FILES["test_micrograd_file"]
+STUDENT_README = TEST_MICROGRAD.parent / "README.md"
 
 # A student's engine, as notebook cells would leave it: methods written as functions and attached,
 # one of them calling a helper of the student's own.
@@ -131,10 +133,10 @@ def _cell(text, folder, monkeypatch):
     return namespace
 
 
-def _save(tmp_path, folder, monkeypatch, **modules):
-    student = _student_module(tmp_path)
+def _save(tmp_path, folder, monkeypatch, notebook="exercise 2", text=STUDENT, **modules):
+    student = _student_module(tmp_path, text)
     cell = _cell(SAVE, folder, monkeypatch)
-    cell["save_micrograd"](**{m: [getattr(student, n) for n in names] for m, names in modules.items()})
+    cell["save_micrograd"](notebook, **{m: [getattr(student, n) for n in names] for m, names in modules.items()})
 
 
 def test_the_saved_package_reads_like_a_library_and_keeps_helpers(tmp_path, monkeypatch, clean_imports):
@@ -162,8 +164,53 @@ def test_a_method_that_cannot_be_saved_fails_in_the_save_cell(tmp_path, monkeypa
     student = _student_module(tmp_path, STUDENT + "\nValue.__mul__ = lambda self, other: self\n")
     cell = _cell(SAVE, tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="Value.__mul__ is a lambda"):
-        cell["save_micrograd"](engine=[student.Value])
+        cell["save_micrograd"]("exercise 2", engine=[student.Value])
     assert not (tmp_path / "micrograd").exists()
+
+
+WITHOUT_TANH = STUDENT.replace("Value.tanh = tanh\n", "")  # exercise 2 run again: no tanh yet
+OTHER_ADD = "self.grad += 1.0 * out.grad"  # the same rule, written differently
+
+
+def _engine(folder):
+    return (folder / "micrograd" / "engine.py").read_text()
+
+
+def test_an_earlier_notebook_saved_again_keeps_what_later_ones_saved(tmp_path, monkeypatch, clean_imports, capsys):
+    nb = tmp_path / "nb"
+    nb.mkdir()
+    _save(tmp_path, nb, monkeypatch, "exercise 4", engine=["Value"], nn=["Module", "Neuron"])
+    _save(tmp_path, nb, monkeypatch, "exercise 3", engine=["Value"])
+    before = {p.name: p.read_text() for p in (nb / "micrograd").glob("*.py")}
+    _save(tmp_path, nb, monkeypatch, "exercise 2", WITHOUT_TANH, engine=["Value"])
+    assert {p.name: p.read_text() for p in (nb / "micrograd").glob("*.py")} == before
+    assert "    def tanh(self):" in _engine(nb) and "class Neuron(Module):" in (nb / "micrograd" / "nn.py").read_text()
+    assert not (nb / "micrograd.bak").exists() and "Note:" not in capsys.readouterr().out
+
+
+def test_a_replaced_definition_is_backed_up_and_another_notebooks_is_kept(tmp_path, monkeypatch, clean_imports, capsys):
+    nb = tmp_path / "nb"
+    nb.mkdir()
+    _save(tmp_path, nb, monkeypatch, "exercise 3", engine=["Value"])
+    first = _engine(nb)
+    changed = STUDENT.replace("self.grad += out.grad", OTHER_ADD).replace("(1 - t**2)", "(1.0 - t * t)")
+    _save(tmp_path, nb, monkeypatch, "exercise 2", changed, engine=["Value"])
+    engine = _engine(nb)
+    assert OTHER_ADD in engine, "exercise 2 writes __add__: its new version is saved"
+    assert "(1 - t**2)" in engine and "(1.0 - t * t)" not in engine, "exercise 3 writes tanh: the saved one stays"
+    (backup,) = (nb / "micrograd.bak").iterdir()
+    assert (backup / "engine.py").read_text() == first
+    out = capsys.readouterr().out
+    assert "replaced your saved micrograd/engine.py: Value.__add__" in out and f"micrograd.bak/{backup.name}" in out
+    assert "kept the saved Value.tanh (exercise 3 writes it)" in out
+    for i in range(6):  # the last few backups are kept
+        _save(tmp_path, nb, monkeypatch, "exercise 2", changed.replace("1.0 *", f"{i + 2}.0 *"), engine=["Value"])
+    assert len(list((nb / "micrograd.bak").iterdir())) == 5
+
+
+def test_a_save_tells_an_unknown_notebook(tmp_path, monkeypatch, clean_imports):
+    with pytest.raises(ValueError, match="'exercise 9' is not one of the notebooks that save"):
+        _save(tmp_path, tmp_path, monkeypatch, "exercise 9", engine=["Value"])
 
 
 def _colab(monkeypatch, drive_root, mount_ok, upload=None):
@@ -210,6 +257,25 @@ def test_in_colab_the_next_notebook_loads_the_package_from_drive(tmp_path, monke
     Value = _load(tmp_path / "day2", monkeypatch)
     assert (Value(1.0) + 2).data == 3.0
     assert "Loaded micrograd from your Google Drive" in capsys.readouterr().out
+
+
+def test_on_drive_an_earlier_notebook_saved_again_keeps_later_work_and_backs_up(
+    tmp_path, monkeypatch, clean_imports, capsys
+):
+    drive = tmp_path / "drive"
+    _colab(monkeypatch, drive, mount_ok=True)
+    (tmp_path / "day1").mkdir()
+    _save(tmp_path, tmp_path / "day1", monkeypatch, "exercise 3", engine=["Value"])
+    on_drive = drive / "MyDrive" / "micrograd-course"
+    first = _engine(on_drive)
+    (tmp_path / "day2").mkdir()  # a fresh runtime: exercise 2 again, with another __add__ and no tanh
+    changed = WITHOUT_TANH.replace("self.grad += out.grad", OTHER_ADD)
+    _save(tmp_path, tmp_path / "day2", monkeypatch, "exercise 2", changed, engine=["Value"])
+    engine = _engine(on_drive)
+    assert "    def tanh(self):" in engine and OTHER_ADD in engine
+    (backup,) = (on_drive / "micrograd.bak").iterdir()
+    assert (backup / "engine.py").read_text() == first
+    assert "On your Google Drive: replaced your saved micrograd/engine.py: Value.__add__" in capsys.readouterr().out
 
 
 def test_where_drive_is_refused_a_zip_is_downloaded_then_uploaded(tmp_path, monkeypatch, clean_imports, capsys):
@@ -271,7 +337,7 @@ def test_test_micrograd_passes_on_the_reference_and_fails_on_a_catalogued_bug(tm
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_micrograd.py"]
     ok = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert ok.returncode == 0, ok.stdout[-2000:]
+    assert ok.returncode == 0 and "skipped" not in ok.stdout, ok.stdout[-2000:]  # the whole package: all checked
     reference, bug = BUGS["mul-swapped-operands"].reference, BUGS["mul-swapped-operands"].bug
     engine = tmp_path / "micrograd" / "engine.py"
     assert textwrap.indent(reference, "    ") in engine.read_text()
@@ -291,3 +357,114 @@ def test_a_submission_beside_its_own_micrograd_folder_is_graded_with_the_referen
     subs = grade.grade(grade.find_submissions([tmp_path / "in"]), tmp_path / "out")
     (sub,) = [s for s in subs if s.path.suffix == ".ipynb"]  # the .py files are reported as not notebooks
     assert sub.status == "graded" and sub.score == sub.max_score > 0
+
+
+# -- the course walked in one folder, as a student works through it ---------------------------
+
+# Given cells that only demonstrate or test (slow, and saving nothing): left out of the walk.
+DEMONSTRATIONS = {"train_moons", "compare_table", "test_micrograd_file", "run_test_micrograd"}
+FIRST_PASS = ["02_value_backward", "03_more_ops", "04_neuron", "05_mlp", "07_capstone"]
+
+
+def _saving_cells(aid):
+    """The filled-in notebook `aid` with only the cells that define and save: the answers and the
+    given cells, without test cells and demonstrations."""
+    nb = nbformat.reads(json.dumps(samples.filled(aid)), as_version=4)
+    nb.cells = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code"
+        and (notebooks.is_answer(c) or notebooks.is_locked(c))
+        and not notebooks.is_test(c)
+        and notebooks.grade_id(c) not in DEMONSTRATIONS
+    ]
+    return nb
+
+
+def _files(folder):
+    return {p.name: p.read_text() for p in sorted((folder / "micrograd").glob("*.py"))}
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory):
+    """Exercises 2-5 and the capstone in one folder, then exercises 2 and 3 again, then exercise 6
+    whole. Returns (the package after each notebook of the first pass, the folder, exercise 6 run)."""
+    root = tmp_path_factory.mktemp("journey")
+    folder = root / "course"
+    folder.mkdir()
+    after = {}
+    for aid in FIRST_PASS:
+        notebooks.run(_saving_cells(aid), folder, timeout=120)
+        after[aid] = root / aid
+        shutil.copytree(folder / "micrograd", after[aid] / "micrograd")
+    for aid in ["02_value_backward", "03_more_ops"]:
+        notebooks.run(_saving_cells(aid), folder, timeout=120)
+    six = nbformat.reads(json.dumps(samples.filled("06_training")), as_version=4)
+    notebooks.run(six, folder, timeout=120)
+    return after, folder, six
+
+
+@pytest.mark.kernel
+def test_running_earlier_notebooks_again_loses_no_saved_definition(journey):
+    after, folder, six = journey
+    final = _files(after["07_capstone"])
+    assert {"engine.py", "nn.py", "optim.py"} <= set(final)
+    assert "    def __rtruediv__(self, other):" in final["engine.py"] and "class MLP(Module):" in final["nn.py"]
+    assert "    def sigmoid(self):" in final["engine.py"] and "class Adam:" in final["optim.py"]
+    assert _files(folder) == final, "exercises 2 and 3, run again, changed the saved package"
+    assert not (folder / "micrograd.bak").exists(), "the same answers saved again replace nothing"
+    errors = [o for c in six.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors and any(c.get("outputs") for c in six.cells if notebooks.is_test(c))
+
+
+def _test_micrograd(folder, extra=()):
+    shutil.copy(TEST_MICROGRAD, folder)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *extra, "test_micrograd.py"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.kernel
+def test_test_micrograd_skips_only_what_is_not_saved_yet_and_names_the_exercise(journey):
+    after, _, _ = journey
+    two = _test_micrograd(after["02_value_backward"])
+    assert two.returncode == 0, two.stdout[-3000:]
+    skipped = [line for line in two.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert any("Value.tanh not saved yet: exercise 3 adds it" in line for line in skipped)
+    assert any("Value.__pow__, MLP not saved yet: exercises 3 and 5 add them" in line for line in skipped)
+    assert not any("exercise 2" in line for line in skipped), skipped
+    assert "9 passed" in two.stdout, "a + b, a - b, a * b, -a, 2 + a, 3 * a, 1 - a, a + 2.5 and a * a run"
+    four = _test_micrograd(after["04_neuron"])
+    assert four.returncode == 0, four.stdout[-3000:]
+    assert "1 skipped" in four.stdout and "MLP not saved yet: exercise 5 adds it" in four.stdout
+    engine = after["02_value_backward"] / "micrograd" / "engine.py"
+    reference, bug = BUGS["mul-swapped-operands"].reference, BUGS["mul-swapped-operands"].bug
+    engine.write_text(engine.read_text().replace(textwrap.indent(reference, "    "), textwrap.indent(bug, "    ")))
+    broken = _test_micrograd(after["02_value_backward"])
+    assert broken.returncode == 1 and "a * b" in broken.stdout
+
+
+def test_both_readmes_and_the_file_give_the_one_command_that_checks_the_package():
+    command = "python -m pytest -q test_micrograd.py -rs"
+    for text in (ROOT / "README.md", STUDENT_README, TEST_MICROGRAD):
+        assert command in text.read_text(), text
+
+
+def test_each_saving_notebook_names_itself_and_defines_what_it_owns():
+    cell: dict = {}
+    exec(compile(SAVE, "cell", "exec"), cell)
+    owners = cell["OWNERS"]
+    named = {}
+    for path in sorted(SOLUTIONS.glob("*.ipynb")):
+        cells = notebooks.read(path).cells
+        (save,) = [c for c in cells if notebooks.grade_id(c) == "save_engine"] or [None]
+        if save is None:
+            continue
+        call = save.source.rsplit("\nsave_micrograd(", 1)[1]
+        named[path.stem] = call.split(",")[0].strip('"')
+        code = "\n".join(c.source for c in cells if c.cell_type == "code")
+        for names in owners[named[path.stem]].values():
+            for name in names:
+                cls, _, method = name.rpartition(".")
+                assert (f"{name} = {method}" if cls else f"class {name}") in code or f"def {name}(" in code, name
+    assert sorted(named.values()) == sorted(owners), "one notebook for each line of OWNERS"
