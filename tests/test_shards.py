@@ -6,6 +6,7 @@ real notebooks once whole and once in two shards."""
 import csv
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -152,3 +153,34 @@ def test_real_notebooks_graded_in_two_shards_merge_into_one_runs_grades(tmp_path
         return [json.dumps({k: v for k, v in r.items() if k not in ("seconds", "slot", "sig")}) for r in rows]
 
     assert payloads(tmp_path / "whole") == payloads(tmp_path / "merged") and len(payloads(tmp_path / "whole")) == 3
+
+
+K8S = Path(shards.__file__).parent / "deploy" / "k8s"
+
+
+def test_the_kubernetes_manifests_validate_and_run_the_commands_of_this_grader():
+    import kubernetes_validate
+    import yaml
+
+    docs = {p.name: yaml.safe_load(p.read_text()) for p in sorted(K8S.glob("*.yaml"))}
+    assert set(docs) == {"volume.yaml", "shards-job.yaml", "merge-job.yaml"}
+    for doc in docs.values():  # offline: the wheel bundles the schemas
+        kubernetes_validate.validate(doc, "1.37", strict=True)
+    typo = json.loads(json.dumps(docs["shards-job.yaml"]))
+    typo["spec"]["completionMod"] = typo["spec"].pop("completionMode")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, "1.37", strict=True)
+
+    job, merge = docs["shards-job.yaml"]["spec"], docs["merge-job.yaml"]["spec"]
+    n = job["completions"]
+    assert job["completionMode"] == "Indexed" and job["parallelism"] == n
+    shard = job["template"]["spec"]["containers"][0]["args"][0].replace("$JOB_COMPLETION_INDEX", "1")
+    merged = merge["template"]["spec"]["containers"][0]["args"][0].replace(
+        "$(seq -f /data/shards/%g 0 3)", " ".join(f"/data/shards/{k}" for k in range(4))
+    )
+    after = lambda command: command[command.index("autograder") + 1 :]  # noqa: E731
+    shard_args = cli._parser().parse_args(after(shlex.split(shard)))
+    merge_args = cli._parser().parse_args(after(shlex.split(merged)))
+    assert shards.parse(shard_args.shard) == (1, n) and shard_args.out == "/data/shards/1"
+    assert merge_args.shards == [f"/data/shards/{k}" for k in range(n)]
+    assert shard_args.key == merge_args.key
