@@ -2,9 +2,10 @@
 
 `grade ... --shard K/N` grades the students with sha256(student) mod N == K (0 <= K < N; all of
 one student's files in one part) into its own OUT, and writes OUT/shard.json: K, N, a digest of
-the whole cohort's files and of its own part's, and the digest of every file it wrote, signed
-with the key the shards share (`--key FILE`). `merge` checks every manifest and file, refuses a
-missing, duplicated or foreign shard, and writes the grades.csv a single run would have written.
+the whole cohort's file names and sizes and one of its own part's contents, and the digest of
+every file it wrote, signed with the key the shards share (`--key FILE`). `merge` checks every
+manifest and file, refuses a missing, duplicated or foreign shard, and writes the grades.csv a
+single run would have written.
 """
 
 import csv
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +50,27 @@ def select(submissions: list[grade.Submission], k: int, n: int) -> list[grade.Su
 def inputs_digest(submissions: list[grade.Submission]) -> str:
     """What the files say, not where they lie: each student, file name and content, in order.
     Two machines that mount the submissions at different paths agree on it."""
+    return _digest_of((s.student, s.path.name, _file_digest(s.path)) for s in submissions)
+
+
+def cohort_digest(submissions: list[grade.Submission]) -> str:
+    """Each student, file name and size: every shard takes it of the whole cohort, which it then
+    need not read (a shard reads its own part only)."""
+    return _digest_of((s.student, s.path.name, str(_size(s.path))) for s in submissions)
+
+
+def _digest_of(entries: Iterable[tuple[str, str, str]]) -> str:
     h = hashlib.sha256()
-    for student, name, content in sorted((s.student, s.path.name, _file_digest(s.path)) for s in submissions):
-        h.update(f"{student}\0{name}\0{content}\n".encode())
+    for entry in sorted(entries):
+        h.update("\0".join(entry).encode() + b"\n")
     return h.hexdigest()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _file_digest(path: Path) -> str:
@@ -82,7 +101,7 @@ def write_manifest(
         "version": VERSION,
         "shard": k,
         "of": n,
-        "cohort": inputs_digest(cohort),
+        "cohort": cohort_digest(cohort),
         "inputs": inputs_digest(graded),
         "students": sorted({s.student for s in graded}),
         "files": {f: _file_digest(out / f) for f in sorted(set(files))},
