@@ -1,4 +1,4 @@
-"""python -m autograder {build,lessons,release,site,samples,grade,gradescope,export,report,release-solutions}"""
+"""python -m autograder {build,lessons,release,site,samples,grade,merge,gradescope,export,report,release-solutions}"""
 
 import argparse
 import sys
@@ -14,6 +14,7 @@ from autograder import (
     release,
     report,
     samples,
+    shards,
     site,
     solutions_release,
 )
@@ -80,6 +81,22 @@ def _parser() -> argparse.ArgumentParser:
         help="run students' code WITHOUT a sandbox when none is available (it can then read and "
         "change anything this user can); every row graded so is marked",
     )
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="grade only part K (0..N-1) of N: the students with sha256(student) mod N = K; "
+        "OUT also gets shard.json, for merge",
+    )
+    p.add_argument(
+        "--key",
+        help="the key (a file of 32 random bytes, mode 600) that signs the results; every shard "
+        "of a cohort and merge use the same (default .work/grader.key)",
+    )
+
+    p = commands.add_parser("merge", help="check the output folders of grade --shard and merge them into one")
+    p.add_argument("shards", nargs="+", help="the OUT of every shard, each once")
+    p.add_argument("--out", required=True, help="the merged output folder: grades.csv, results/, feedback/")
+    p.add_argument("--key", help="the key the shards were graded with (default .work/grader.key)")
 
     p = commands.add_parser("gradescope", help="write the Gradescope autograder zip of one assignment")
     p.add_argument("assignment")
@@ -154,11 +171,14 @@ def _samples(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     try:
         rule = late.policy(args.due, args.late_penalty, args.extensions)
+        part = shards.parse(args.shard) if args.shard else None
     except (OSError, ValueError) as e:
         print(f"grade: {e}", file=sys.stderr)
         return 2
+    cohort = grade.find_submissions(args.paths, args.student, args.roster)
+    mine = shards.select(cohort, *part) if part else cohort
     subs = grade.grade(
-        grade.find_submissions(args.paths, args.student, args.roster),
+        mine,
         args.out,
         jobs=args.jobs,
         force=args.force,
@@ -166,10 +186,23 @@ def _grade(args: argparse.Namespace) -> int:
         unsafe_no_sandbox=args.unsafe_no_sandbox,
         feedback=args.feedback,
         late=rule,
+        key_file=args.key,
     )
+    if part:
+        shards.write_manifest(args.out, *part, cohort, subs, args.key)
     print(grade.table(subs))
     pages = f"  feedback: {args.out}/feedback/" if args.feedback else "  (feedback pages: add --feedback)"
     print(f"\ngrades: {args.out}/grades.csv{pages}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    try:
+        path = shards.merge(args.shards, args.out, args.key)
+    except shards.Refused as e:
+        print(f"merge: refused, nothing written: {e}", file=sys.stderr)
+        return 2
+    print(f"merged {len(args.shards)} shards: {path}")
     return 0
 
 
@@ -217,6 +250,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "site": _site,
     "samples": _samples,
     "grade": _grade,
+    "merge": _merge,
     "gradescope": _gradescope,
     "export": _export,
     "report": _report,

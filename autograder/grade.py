@@ -227,13 +227,15 @@ def grade(
     unsafe_no_sandbox: bool = False,
     feedback: bool = False,
     late: Policy | None = None,
+    key_file: str | Path | None = None,
 ) -> list[Submission]:
     """Grade `submissions`; write grades.csv and results/ into `out`, and with `feedback` one
     feedback page per graded notebook into `out`/feedback/; return them. `late`: the due dates
-    and penalty that grades.csv applies (the cached results stay as graded).
+    and penalty that grades.csv applies (the cached results stay as graded). `key_file`: the
+    key that signs the results (default .work/grader.key), one that shards of a cohort share.
 
     Refuses (SystemExit) when student code cannot be sandboxed, unless `unsafe_no_sandbox`."""
-    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox, feedback, late)
+    return grade_taken_in(take_in(submissions), out, jobs, force, progress, unsafe_no_sandbox, feedback, late, key_file)
 
 
 def take_in(submissions: list[Submission]) -> list[Submission]:
@@ -282,6 +284,7 @@ def grade_taken_in(
     unsafe_no_sandbox: bool = False,
     feedback: bool = False,
     late: Policy | None = None,
+    key_file: str | Path | None = None,
 ) -> list[Submission]:
     """`grade` for submissions that went through `take_in`."""
     sandboxed = _sandbox_or_refuse(unsafe_no_sandbox)
@@ -290,7 +293,7 @@ def grade_taken_in(
     WORK.mkdir(parents=True, exist_ok=True)
     if sandboxed:
         _hide_grader_files(out)
-    key = _key()
+    key = _key(key_file)
     staging = Path(tempfile.mkdtemp(prefix="staged-", dir=WORK))
     try:
         todo = _tasks(submissions, staging, out, force, key, sandboxed, feedback)
@@ -732,8 +735,14 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:20]
 
 
-def _key() -> bytes:
-    """The secret that signs cached results; it lives in .work/, never in OUT."""
+def _key(given: str | Path | None = None) -> bytes:
+    """The secret that signs cached results; it lives in .work/, never in OUT, unless `given`
+    names another file (the key shards of one cohort share), which is then never created."""
+    if given is not None:
+        # A kernel at level uid reads what any user may read: a shared key must be its owner's alone.
+        if Path(given).exists() and Path(given).stat().st_mode & 0o077:
+            raise SystemExit(f"the key {given} can be read by other users: chmod 600 {given}")
+        return _read_key(Path(given), f"it needs at least 32 bytes (head -c 32 /dev/urandom > {given})")
     path = WORK / "grader.key"
     if not path.exists():
         fd, tmp = tempfile.mkstemp(prefix="grader.key.", dir=WORK)  # mode 0600
@@ -747,9 +756,16 @@ def _key() -> bytes:
             os.unlink(tmp)
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)
-    key = path.read_bytes()
+    return _read_key(path, "delete it (every cached result is then graded again)")
+
+
+def _read_key(path: Path, remedy: str) -> bytes:
+    try:
+        key = path.read_bytes()
+    except OSError as e:
+        raise SystemExit(f"cannot read the key {path}: {e.strerror}") from None
     if len(key) < 32:
-        raise SystemExit(f"{path} is damaged: delete it (every cached result is then graded again)")
+        raise SystemExit(f"{path} is damaged or not a key: {remedy}")
     return key
 
 

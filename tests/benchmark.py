@@ -15,6 +15,12 @@ Goals: 300 students x 6 exercises in under 30 minutes at --jobs 2, and the capst
 under 30 minutes, both projected from the measured cohort; a speed-up of at least 1.8x from
 --jobs 1 to --jobs 2 on the exercises; grading at most 1.3x plain execution; at --jobs 2 at most
 half the time of plain `nbgrader autograde`; each worker (with its kernel) under 1.5 GB.
+
+Then the cost model: the core-seconds of a notebook of each assignment, the grader's own memory
+for each submission in flight (intake and dealing of 200 and of 2,000 one-cell submissions to a
+stand-in worker that answers at once: the parent must not grow by 50 MB or more), and a
+projection for --project students on --cores cores in --shards shards. `--cost-model-only`
+runs that part alone, with the core-seconds given by --exercise-seconds and --capstone-seconds.
 """
 
 import argparse
@@ -293,11 +299,153 @@ def report_cohort(groups, plain, base, ours, students):
         )
 
 
+# -- the cost model ----------------------------------------------------------------------------
+
+# Answers every task at once, as a worker that grades in no time: what remains is the parent's own work.
+STAND_IN_WORKER = r"""
+import json, sys
+print(json.dumps({"ready": 0}), flush=True)
+for line in iter(sys.stdin.readline, ""):
+    t = json.loads(line)
+    print(json.dumps({"student": t["student"], "assignment": t["assignment"], "score": 1.0, "max_score": 1.0,
+                      "tests": {"t": [1.0, 1.0]}, "status": "graded"}), flush=True)
+"""
+STAND_IN_AID = "01_numerical_gradients"
+MEMORY_GROWTH_GOAL_MB = 50
+
+
+def parent_memory(students: int) -> dict[str, float]:
+    """In a fresh process: the peak RSS (MB) of the grader's parent before and after taking in and
+    dealing `students` one-cell submissions to the stand-in worker, and the seconds it took."""
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import benchmark
+print(json.dumps(benchmark._deal_synthetic({students})))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def _deal_synthetic(students: int) -> dict[str, float]:
+    root = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        grade.WORK = root / "work"
+        grade.reference_engine = lambda aid: None
+        (root / "stand_in.py").write_text(STAND_IN_WORKER)
+        grade.WORKER = [sys.executable, str(root / "stand_in.py")]
+        nb = samples.filled(STAND_IN_AID)
+        answer = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
+        one_cell = json.dumps({**nb, "cells": [answer]})
+        for k in range(students):
+            path = root / "in" / f"s{k:05d}" / f"{STAND_IN_AID}.ipynb"
+            path.parent.mkdir(parents=True)
+            path.write_text(one_cell)
+        before = _peak_mb()
+        seconds, subs = timed(grade.grade, grade.find_submissions([root / "in"]), root / "out", 1)
+        assert sum(s.state.value == "graded" for s in subs) == students, "every submission was dealt and answered"
+        return {"before_mb": before, "after_mb": _peak_mb(), "seconds": seconds}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def shard_sizes(students: int, shards: int) -> list[int]:
+    """How many of `students` ids (s00000...) each shard gets: the split is by hash, not even."""
+    from autograder.shards import shard_of
+
+    sizes = [0] * shards
+    for k in range(students):
+        sizes[shard_of(f"s{k:05d}", shards)] += 1
+    return sizes
+
+
+def report_cost(core_seconds: dict[str, float], measured: str, busy: float, project: int, cores: int, parts: int):
+    """The cost model: core-seconds, the parent's memory, and the projection for `project` students."""
+    print(f"\nthe cost model ({measured})")
+    print("  core-seconds a notebook (the machine's busy CPU, kernels and grader, per notebook graded):")
+    for aid, secs in core_seconds.items():
+        print(f"    {aid:<24}{secs:7.2f}")
+    student = sum(core_seconds.values())
+    print(f"  a student's whole course ({len(core_seconds)} notebooks): {student:.1f} core-seconds")
+
+    small, large = parent_memory(200), parent_memory(2000)
+    per = (large["after_mb"] - small["after_mb"]) / 1800
+    growth = large["after_mb"] - small["after_mb"]
+    print("  the grader's own memory (peak RSS of the parent; one-cell submissions, a stand-in worker):")
+    for n, m in ((200, small), (2000, large)):
+        print(
+            f"    {n:>5} submissions: {m['before_mb']:6.1f} MB before intake, {m['after_mb']:6.1f} MB at the end "
+            f"({m['seconds']:.1f} s, {1000 * m['seconds'] / n:.1f} ms a submission)"
+        )
+    print(
+        f"    growth from 200 to 2,000: {growth:.1f} MB, {1024 * per:.1f} KB a submission in flight "
+        f"(goal < {MEMORY_GROWTH_GOAL_MB} MB: {verdict(growth < MEMORY_GROWTH_GOAL_MB)})"
+    )
+
+    sizes = shard_sizes(project, parts)
+    jobs = max(1, cores // parts)
+    biggest = max(sizes)
+    hours = biggest * student / (jobs * busy) / 3600
+    print(
+        f"  projected: {project:,} students x {len(core_seconds)} notebooks = "
+        f"{project * student / 3600:.1f} core-hours; on {cores} cores in {parts} shards of --jobs {jobs}"
+    )
+    print(
+        f"    shards of {min(sizes):,} to {biggest:,} students (sha256 split); the largest takes "
+        f"{hours:.1f} h at {busy:.2f} of each core busy (the measured share at --jobs 2)"
+    )
+    print(
+        f"    each shard's parent: about {large['after_mb'] + per * (biggest * len(core_seconds) - 2000):.0f} MB "
+        f"for its {biggest * len(core_seconds):,} submissions"
+    )
+
+
+def cost_from_run(groups, ours, plain) -> tuple[dict[str, float], float]:
+    """Core-seconds a notebook of each assignment, from the --jobs 1 runs: the machine's busy CPU
+    shared out in proportion to each notebook's graded wall time; and the share of each core kept
+    busy at --jobs 2."""
+    core_seconds, shares = {}, []
+    for label, aids in groups.items():
+        w1, subs1, _, b1 = ours[label, 1]
+        w2, _, _, b2 = ours[label, 2]
+        shares.append(b2 / w2 / 2)
+        wall = defaultdict(float)
+        for s in subs1:
+            if s.assignment and s.result is not None and s.result.seconds:
+                wall[s.assignment] += s.result.seconds
+        total = sum(wall.values()) or 1.0
+        for aid in aids:
+            core_seconds[aid] = b1 * wall[aid] / total / len(plain[aid])
+    return core_seconds, min(shares)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=20, help="students in the cohort (default 20)")
     parser.add_argument("--no-lessons", action="store_true", help="skip timing the lessons")
+    parser.add_argument("--project", type=int, default=10_000, help="students to project the cost of (10,000)")
+    parser.add_argument("--cores", type=int, default=16, help="cores to project on (default 16)")
+    parser.add_argument("--shards", type=int, default=8, help="shards to project on (default 8)")
+    parser.add_argument("--cost-model-only", action="store_true", help="grade no cohort: the cost model alone")
+    parser.add_argument("--exercise-seconds", type=float, default=1.4, help="with --cost-model-only (1.4)")
+    parser.add_argument("--capstone-seconds", type=float, default=7.9, help="with --cost-model-only (7.9)")
+    parser.add_argument(
+        "--busy",
+        type=float,
+        default=0.94,
+        help="with --cost-model-only: the share of each core kept busy at --jobs 2 (0.94, as last measured)",
+    )
     args = parser.parse_args()
+    if args.cost_model_only:
+        given = {a: args.capstone_seconds if "capstone" in a else args.exercise_seconds for a in assignments()}
+        report_cost(given, "core-seconds given, not measured", args.busy, args.project, args.cores, args.shards)
+        return
     n = args.students
     groups = {
         "exercises": [a for a in assignments() if "capstone" not in a],
@@ -333,6 +481,8 @@ def main():
         page = feedback_price(cohort_dir, root, every, min(n, 3))
         report_notebooks(groups, plain, base, ours, page)
         report_cohort(groups, plain, base, ours, n)
+        core_seconds, busy = cost_from_run(groups, ours, plain)
+        report_cost(core_seconds, "measured on this cohort", busy, args.project, args.cores, args.shards)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -1,0 +1,186 @@
+"""A cohort graded in shards and merged writes what one run writes; merge refuses what is not one cohort.
+
+Most of it runs against the stand-in worker of test_workers (no kernel); one test grades a few
+real notebooks once whole and once in two shards."""
+
+import csv
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_workers import FAKE_WORKER
+
+from autograder import cli, grade, samples, shards
+
+AID = "02_value_backward"
+STUDENTS = ["ann", "ben", "cat", "dov", "eve", "fay", "gus", "hal"]
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    worker = tmp_path / "fake_worker.py"
+    worker.write_text(FAKE_WORKER)
+    monkeypatch.setattr(grade, "WORKER", [sys.executable, str(worker)])
+    monkeypatch.setattr(grade, "WORK", tmp_path / "work")
+    monkeypatch.setattr(grade, "reference_engine", lambda aid: None)
+    monkeypatch.setattr(grade, "STARTUP_SECONDS", 5)
+    monkeypatch.setattr(grade, "_sandbox_or_refuse", lambda unsafe: True)
+    return tmp_path
+
+
+def make_key(path: Path, fill: bytes = b"k") -> Path:
+    path.write_bytes(fill * 32)
+    path.chmod(0o600)
+    return path
+
+
+def cohort(root: Path, students=STUDENTS) -> Path:
+    """Each student's notebook; ann also hands in a text file, and ben an older copy of his notebook."""
+    nb = json.dumps(samples.filled(AID))
+    for student in students:
+        path = root / student / f"{AID}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(nb)
+    (root / "ann" / "answers.txt").write_text("on paper")
+    older = root / "ben" / f"{AID} old.ipynb"
+    older.write_text(nb)
+    os.utime(older, (time.time() - 100,) * 2)
+    return root
+
+
+def grade_cli(*args: str) -> None:
+    assert cli.main(["grade", *map(str, args)]) == 0
+
+
+def sharded(inputs: Path, root: Path, n: int, key: Path) -> list[Path]:
+    outs = [root / f"shard{k}" for k in range(n)]
+    for k, out in enumerate(outs):
+        grade_cli(inputs, "--out", out, "--shard", f"{k}/{n}", "--key", key)
+    return outs
+
+
+def files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.parent.name == "results"}
+
+
+def test_a_student_is_in_one_shard_and_every_shard_has_its_own():
+    split = {s: shards.shard_of(s, 3) for s in STUDENTS}
+    assert set(split.values()) == {0, 1, 2}, "the names above spread over 3 shards"
+    subs = [grade.Submission(s, Path(f"{s}/{name}")) for s in STUDENTS for name in ("a.ipynb", "b.ipynb")]
+    parts = [shards.select(subs, k, 3) for k in range(3)]
+    assert sorted(s.path for part in parts for s in part) == sorted(s.path for s in subs)
+    assert all(split[s.student] == k for k, part in enumerate(parts) for s in part)
+    assert shards.parse("2/3") == (2, 3)
+    for bad in ("3/3", "1", "a/b", "-1/2"):
+        with pytest.raises(ValueError):
+            shards.parse(bad)
+
+
+def test_shards_merged_write_the_grades_and_results_of_one_run_byte_for_byte(fake):
+    root = fake
+    inputs, key = cohort(root / "in"), make_key(root / "shared.key")
+    grade_cli(inputs, "--out", root / "whole", "--key", key)
+    outs = sharded(inputs, root, 3, key)
+    manifest = json.loads((outs[1] / shards.MANIFEST).read_text())
+    assert (manifest["shard"], manifest["of"]) == (1, 3)
+    assert manifest["students"] == sorted(s for s in STUDENTS if shards.shard_of(s, 3) == 1)
+    assert cli.main(["merge", *map(str, reversed(outs)), "--out", str(root / "merged"), "--key", str(key)]) == 0
+    whole, merged = (root / "whole" / "grades.csv").read_bytes(), (root / "merged" / "grades.csv").read_bytes()
+    assert whole == merged
+    rows = list(csv.DictReader(whole.decode().splitlines()))
+    assert len(rows) == len(STUDENTS) + 2 and "superseded" in rows[2]["status"], "the error rows come along"
+    assert files(root / "whole") == files(root / "merged") and len(files(root / "merged")) == len(STUDENTS)
+
+
+def refusal(capsys, *outs: Path, key: Path) -> str:
+    merged = outs[0].parent / "merged"
+    assert cli.main(["merge", *map(str, outs), "--out", str(merged), "--key", str(key)]) == 2
+    assert not merged.exists(), "nothing is written"
+    return capsys.readouterr().err
+
+
+def test_a_missing_duplicated_or_foreign_shard_is_refused_with_a_clear_message(fake, capsys):
+    root = fake
+    inputs, key = cohort(root / "in"), make_key(root / "shared.key")
+    outs = sharded(inputs, root, 3, key)
+    assert "shard 1 of 3 is missing" in refusal(capsys, outs[0], outs[2], key=key)
+    assert "shard 2 of 3 is given twice" in refusal(capsys, *outs, outs[2], key=key)
+    assert "not signed with this key" in refusal(capsys, *outs, key=make_key(root / "other.key", b"o"))
+
+    other = cohort(root / "other-in", STUDENTS[:-1])  # another class, or the same one a day later
+    (other_out,) = [root / "other0"]
+    grade_cli(other, "--out", other_out, "--shard", "0/3", "--key", key)
+    assert "foreign shard: it was cut from other submissions" in refusal(capsys, other_out, *outs[1:], key=key)
+    grade_cli(inputs, "--out", root / "four", "--shard", "0/4", "--key", key)
+    assert "every shard must come from one split" in refusal(capsys, *outs, root / "four", key=key)
+    assert "no shard manifest" in refusal(capsys, *outs[:2], root / "in", key=key)
+
+    result = next((outs[0] / "results").glob("*.json"))
+    row = json.loads(result.read_text())
+    row["score"] = 5.0
+    result.write_text(json.dumps(row))
+    assert f"{result} is not the file its shard wrote" in refusal(capsys, *outs, key=key)
+
+
+def test_a_shared_key_others_can_read_is_refused(fake, capsys):
+    key = make_key(fake / "shared.key")
+    key.chmod(0o644)
+    with pytest.raises(SystemExit, match="can be read by other users"):
+        grade.grade([], fake / "out", key_file=key)
+
+
+@pytest.mark.kernel
+def test_real_notebooks_graded_in_two_shards_merge_into_one_runs_grades(tmp_path):
+    inputs, key = tmp_path / "in", make_key(tmp_path / "shared.key")
+    aid = "01_numerical_gradients"
+    for student, nb in [("ann", samples.filled(aid)), ("cat", samples.stub(aid)), ("dov", samples.filled(aid))]:
+        (inputs / student).mkdir(parents=True)
+        (inputs / student / f"{aid}.ipynb").write_text(json.dumps(nb))
+    assert {shards.shard_of(s, 2) for s in ("ann", "cat", "dov")} == {0, 1}
+    grade_cli(inputs, "--out", tmp_path / "whole", "--key", key)
+    outs = sharded(inputs, tmp_path, 2, key)
+    assert cli.main(["merge", *map(str, outs), "--out", str(tmp_path / "merged"), "--key", str(key)]) == 0
+    whole = (tmp_path / "whole" / "grades.csv").read_text()
+    assert whole == (tmp_path / "merged" / "grades.csv").read_text()
+    assert "ann,01_numerical_gradients,0," not in whole and "cat,01_numerical_gradients,0," in whole
+
+    def payloads(out):  # what a result says of the submission; a run's timing and slot differ from any other's
+        rows = [json.loads(v) for v in files(out).values()]
+        return [json.dumps({k: v for k, v in r.items() if k not in ("seconds", "slot", "sig")}) for r in rows]
+
+    assert payloads(tmp_path / "whole") == payloads(tmp_path / "merged") and len(payloads(tmp_path / "whole")) == 3
+
+
+K8S = Path(shards.__file__).parent / "deploy" / "k8s"
+
+
+def test_the_kubernetes_manifests_validate_and_run_the_commands_of_this_grader():
+    import kubernetes_validate
+    import yaml
+
+    docs = {p.name: yaml.safe_load(p.read_text()) for p in sorted(K8S.glob("*.yaml"))}
+    assert set(docs) == {"volume.yaml", "shards-job.yaml", "merge-job.yaml"}
+    for doc in docs.values():  # offline: the wheel bundles the schemas
+        kubernetes_validate.validate(doc, "1.37", strict=True)
+    typo = json.loads(json.dumps(docs["shards-job.yaml"]))
+    typo["spec"]["completionMod"] = typo["spec"].pop("completionMode")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, "1.37", strict=True)
+
+    job, merge = docs["shards-job.yaml"]["spec"], docs["merge-job.yaml"]["spec"]
+    n = job["completions"]
+    assert job["completionMode"] == "Indexed" and job["parallelism"] == n
+    shard = job["template"]["spec"]["containers"][0]["args"][0].replace("$JOB_COMPLETION_INDEX", "1")
+    merged = merge["template"]["spec"]["containers"][0]["args"][0].replace(
+        "$(seq -f /data/shards/%g 0 3)", " ".join(f"/data/shards/{k}" for k in range(4))
+    )
+    after = lambda command: command[command.index("autograder") + 1 :]  # noqa: E731
+    shard_args = cli._parser().parse_args(after(shlex.split(shard)))
+    merge_args = cli._parser().parse_args(after(shlex.split(merged)))
+    assert shards.parse(shard_args.shard) == (1, n) and shard_args.out == "/data/shards/1"
+    assert merge_args.shards == [f"/data/shards/{k}" for k in range(n)]
+    assert shard_args.key == merge_args.key
