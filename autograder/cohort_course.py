@@ -36,6 +36,8 @@ sys.path.insert(0, {str(ROOT)!r})
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = {COURSE_ID!r}
 c.GenerateFeedback.preprocessors = {{preprocessors!r}}
+# `nbgrader export` would otherwise overwrite the grader's own grades.csv in this folder.
+c.ExportPlugin.to = "nbgrader_grades.csv"
 # formgrader renders students' notebooks in the instructor's browser.
 c.HTMLExporter.sanitize_html = True
 '''
