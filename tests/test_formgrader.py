@@ -109,9 +109,7 @@ def test_scores_and_comments_given_in_formgrader_count_in_the_next_grade(graded_
     by_csv, by_formgrader = writeups[0], writeups[1]
     overridden = next(g for g, (score, most) in sorted(reference.tests.items()) if score == most and most > 1)
     # a grade from manual_grades.csv lands in the gradebook as a manual score
-    (out / "manual_grades.csv").write_text(
-        f"student,assignment,grade_id,points\nreference,{CAPSTONE},{by_csv},1\n"
-    )
+    (out / "manual_grades.csv").write_text(f"student,assignment,grade_id,points\nreference,{CAPSTONE},{by_csv},1\n")
     again = grade.grade([s for s in grade.find_submissions([reference.path], "reference")], out, feedback=True)[0]
     assert again.score == reference.score + 1
 
