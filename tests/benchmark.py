@@ -15,6 +15,10 @@ Goals: 300 students x 6 exercises in under 30 minutes at --jobs 2, and the capst
 under 30 minutes, both projected from the measured cohort; a speed-up of at least 1.8x from
 --jobs 1 to --jobs 2 on the exercises; grading at most 1.3x plain execution; at --jobs 2 at most
 half the time of plain `nbgrader autograde`; each worker (with its kernel) under 1.5 GB.
+
+4. one Gradescope submission by run_autograder in a simulated /autograder prepared as setup.sh
+   prepares it: goal, within 1.5x of grading the same notebook locally
+   (`tests/benchmark.py --gradescope-only` runs this part alone).
 """
 
 import argparse
@@ -293,11 +297,65 @@ def report_cohort(groups, plain, base, ours, students):
         )
 
 
+# -- Gradescope ----------------------------------------------------------------------------------
+
+
+def gradescope_price(root: Path, aid: str = "02_value_backward") -> None:
+    """One submission graded by run_autograder in a simulated /autograder whose image setup.sh
+    prepared (`python -m autograder.gradescope --warm`), against the same notebook graded
+    locally with `grade`; and the same in a container that was not prepared, for comparison."""
+    from autograder import gradescope
+
+    zip_path = gradescope.bundle([aid], root / "autograder.zip")
+    notebook = root / "submitted" / f"{aid}.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text(json.dumps(samples.filled(aid)))
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+
+    def container(name: str, warm: bool) -> float:
+        """Seconds run_autograder takes on the submission in a fresh simulated /autograder."""
+        gs = root / name
+        shutil.unpack_archive(zip_path, gs / "source")
+        for folder in ("submission", "results"):
+            (gs / folder).mkdir()
+        shutil.copy(notebook, gs / "submission")
+        if warm:  # as setup.sh does when Gradescope builds the image
+            warm_up = [sys.executable, "-m", "autograder.gradescope", "--warm"]
+            subprocess.run(warm_up, cwd=gs / "source", env=env, check=True)
+        (gs / "source" / "run_autograder").chmod(0o755)
+        seconds, done = timed(
+            subprocess.run,
+            [str(gs / "source" / "run_autograder")],
+            env={**env, "AUTOGRADER_ROOT": str(gs)},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return seconds
+
+    grade.grade(grade.find_submissions([notebook], "student"), root / "out-local", force=True)  # caches warm
+    local, _ = timed(grade.grade, grade.find_submissions([notebook], "student"), root / "out-local", force=True)
+    warm, cold = container("prepared", warm=True), container("cold", warm=False)
+    print(f"\nGradescope, one submission of {aid} (goal: a prepared image within 1.5x of local grading)")
+    print(f"  graded locally with `grade`            {local:6.1f} s")
+    ok = verdict(warm <= 1.5 * local)
+    print(f"  run_autograder, image prepared          {warm:6.1f} s  ({warm / local:.2f}x: {ok})")
+    print(f"  run_autograder, image not prepared      {cold:6.1f} s  ({cold / local:.2f}x)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=20, help="students in the cohort (default 20)")
     parser.add_argument("--no-lessons", action="store_true", help="skip timing the lessons")
+    parser.add_argument("--gradescope-only", action="store_true", help="time only a Gradescope submission")
     args = parser.parse_args()
+    if args.gradescope_only:
+        root = Path(tempfile.mkdtemp(prefix="bench-"))
+        try:
+            gradescope_price(root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     n = args.students
     groups = {
         "exercises": [a for a in assignments() if "capstone" not in a],
@@ -333,6 +391,7 @@ def main():
         page = feedback_price(cohort_dir, root, every, min(n, 3))
         report_notebooks(groups, plain, base, ours, page)
         report_cohort(groups, plain, base, ours, n)
+        gradescope_price(root / "gradescope")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade, gradescope, samples, sandbox
+from autograder import grade, gradescope, notebooks, samples, sandbox
 from autograder.course import ROOT, SOLUTIONS, release_path
+from autograder.intake import released
 from autograder.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.result import CellResult, Result, Status
 
@@ -340,3 +341,17 @@ def test_where_bwrap_is_refused_a_root_grader_grades_as_a_separate_user(tmp_path
     assert [(t["name"], t["score"], t["status"]) for t in results["tests"]] == [
         (t["name"], t["score"], t["status"]) for t in expected["tests"]
     ]
+
+
+@pytest.mark.kernel
+def test_hidden_tests_and_the_score_wait_for_publishing(graded):
+    """Gradescope shows a submission's total at once: the total less the visible tests' points
+    would be the hidden tests' verdict, so a graded result waits for publishing as a whole."""
+    hidden = {notebooks.grade_id(c) for c in released(AID) if notebooks.is_hidden_test(c)}
+    assert hidden
+    for student in ("reference", "buggy"):
+        results, _ = graded[student]
+        assert results["visibility"] == "after_published"
+        assert {t["name"] for t in results["tests"] if t.get("visibility") == "after_published"} == hidden
+        assert not [t for t in results["tests"] if t["name"] not in hidden and t.get("visibility") == "after_published"]
+        assert gradescope.WAIT_FOR_PUBLISHING in results["output"]
