@@ -168,6 +168,7 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
         f"{AID}: {total - points['test_add']:g} / {total:g} points",
         f"03_more_ops.ipynb is the notebook of 03_more_ops, not of {AID}.ipynb",
         "broken.ipynb: not a readable notebook: broken JSON at line 1",
+        gradescope.WAIT_FOR_PUBLISHING,
     ]
     tests = {t["name"]: t for t in results["tests"]}
     assert [t["number"] for t in results["tests"]] == [str(n) for n in range(1, len(points) + 1)]
@@ -188,7 +189,10 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
     review = gradescope._report([flagged], [AID], [])
     assert review["score"] == 3.0, "scored as the course's grader scores it: the score stands"
     shown = [t for t in review["tests"] if t.get("visibility") != "hidden"]
-    assert shown[0]["output"] == "Passed." and review["output"] == f"{AID}: 3 / {total:g} points"
+    assert (
+        shown[0]["output"] == "Passed."
+        and review["output"] == f"{AID}: 3 / {total:g} points\n{gradescope.WAIT_FOR_PUBLISHING}"
+    )
     assert "uses" not in json.dumps([review["output"], shown]), "the reasons are the instructor's"
     hidden = [t for t in review["tests"] if t.get("visibility") == "hidden"]
     assert len(hidden) == 1 and hidden[0]["max_score"] == 0
