@@ -7,7 +7,8 @@ ever written here; `manual_score` and `manual_comment` belong to the instructor 
 manual_grades.csv) and are read back by the next `grade`.
 
 formgrader renders a submission as HTML without sanitising it, so the notebooks kept here hold
-only the text and image outputs of their cells, and OUT's configuration turns sanitising on.
+only the text and image outputs of their cells and their markdown sanitised as the feedback page
+sanitises it, and OUT's configuration turns sanitising on for what else honours it.
 """
 
 import json
@@ -18,10 +19,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from sqlalchemy.exc import SAWarning
 
 from autograder.course import COURSE_ID, ROOT, _course_template, _one_engine_per_gradebook
+from autograder.feedback import SanitizeMarkdown
 from autograder.result import Result, Status
 
 # What a browser can show without running anything: no HTML, SVG or JavaScript outputs.
@@ -193,6 +196,9 @@ def keep_autograded(src: Path, dest: Path) -> None:
     """Copy an autograded notebook to `dest` with safe outputs only, atomically: a retry on
     another worker replaces it whole."""
     nb = keep_safe_outputs(json.loads(src.read_text()))
+    # formgrader's own template renders markdown unsanitised, whatever HTMLExporter.sanitize_html says
+    sanitized, _ = SanitizeMarkdown().preprocess(nbformat.from_dict(nb), {})
+    nb = dict(sanitized)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".partial", dir=dest.parent)
     with os.fdopen(fd, "w") as f:

@@ -653,7 +653,7 @@ def test_no_html_or_script_of_a_student_runs_in_formgrader(corpus):
     subs, _, out = corpus
     assert subs["m-html-for-the-instructor"].status == "graded"
     kept = json.loads((out / "autograded" / "m-html-for-the-instructor" / AID / f"{AID}.ipynb").read_text())
-    assert any(MARKDOWN_ATTACK in notebooks.source(c) for c in kept["cells"])  # the prose is there, to be cleaned
+    assert any("Done." in notebooks.source(c) for c in kept["cells"] if c["cell_type"] == "markdown")  # the prose
     mimes = {m for c in kept["cells"] for o in c.get("outputs", []) for m in o.get("data", {})}
     assert mimes <= {"text/plain", "image/png", "image/jpeg"}, mimes
     config = PyFileConfigLoader("nbgrader_config.py", path=str(out)).load_config()
