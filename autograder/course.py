@@ -23,6 +23,7 @@ LESSONS = ROOT / "lessons"
 # Gradebooks, nbgrader course folders and demo output: git-ignored, safe to delete.
 WORK = ROOT / ".work"
 
+COURSE_ID = "micrograd"  # nbgrader's course id, in every gradebook
 ENGINE_FILE = "micrograd.zip"  # the reference package, beside a graded notebook
 
 
@@ -73,7 +74,7 @@ def nbgrader_config(course_root: str | Path, cell_timeout: float = DEFAULT_LIMIT
     _put_venv_on_path()
     c = Config()
     c.CourseDirectory.root = str(course_root)
-    c.CourseDirectory.course_id = "micrograd"
+    c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.db_url = f"sqlite:///{Path(course_root) / 'gradebook.db'}"
     # Our executor replaces nbgrader's Execute: a sandboxed kernel, verdicts judged outside it.
     # nbgrader's default list ends with a second CheckCellMetadata; the sanitizing step already

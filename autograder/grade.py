@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
 
+from autograder import cohort_course
 from autograder.course import ROOT, SOLUTIONS, WORK, assignments, limits
 from autograder.engine import needs_engine, reference_engine, saves_engine
 from autograder.intake import intake
@@ -293,6 +294,7 @@ def grade_taken_in(
     WORK.mkdir(parents=True, exist_ok=True)
     if sandboxed:
         _hide_grader_files(out)
+    cohort_course.prepare(out, sorted({s.assignment for s in submissions if s.assignment}))
     key = _key(key_file)
     staging = Path(tempfile.mkdtemp(prefix="staged-", dir=WORK))
     try:
@@ -301,7 +303,7 @@ def grade_taken_in(
             _Workers(todo, out, jobs, progress, key, sandboxed).run()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _apply_manual_grades(submissions, out / "manual_grades.csv")
+    _apply_manual_grades(submissions, out, feedback)
     _flag_for_review(submissions)
     if late:
         apply_late_penalties(submissions, late)
@@ -421,6 +423,7 @@ def _reuse(out: Path, s: Submission, key: bytes, sandboxed: bool) -> bool:
         s.notes.append(UNSANDBOXED_CACHE_NOTE)
         return False
     _fill(s, result)
+    cohort_course.record(out, result)  # an OUT folder graded before it had a gradebook gets one
     return True
 
 
@@ -519,6 +522,7 @@ class _Workers:
         s = self.subs[(task.student, task.assignment)]
         result.input, result.sandbox, result.slot = s.digest, self.sandboxed, slot.k if slot else None
         _save(result, _result_path(self.out, s), self.key)
+        cohort_course.record(self.out, result)
         _fill(s, result)
         self.done += 1
         self.failed += s.state is not Status.GRADED
@@ -799,12 +803,15 @@ def _verified(path: Path, key: bytes) -> dict[str, Any] | None:
     return row if valid else None
 
 
-def _apply_manual_grades(submissions: list[Submission], path: Path) -> None:
-    """Points an instructor entered by hand (student,assignment,grade_id,points), for the cells
-    graded by hand only, clamped to 0..the cell's points. A row that cannot be used is skipped
-    with a note on its submission, never a crash."""
+def _apply_manual_grades(submissions: list[Submission], out: Path, feedback: bool = False) -> None:
+    """Hand grades: the manual scores and comments of OUT's gradebook (given in formgrader, on
+    any cell), and the rows of manual_grades.csv (student,assignment,grade_id,points, for the
+    cells graded by hand only), clamped to 0..the cell's points. A row of the CSV file is written
+    into the gradebook as a manual score; a later formgrader edit of that score wins. A row that
+    cannot be used is skipped with a note on its submission, never a crash."""
+    path = out / "manual_grades.csv"
     by_key = {(s.student, s.assignment): s for s in submissions if s.assignment and s.state is not Status.SUPERSEDED}
-    applied: set[tuple[str, str, str]] = set()
+    from_csv: dict[tuple[str, str], dict[str, float]] = {}
     for line, entry in enumerate(_manual_grades(path), start=2):
         student, aid, gid = ((entry.get(k) or "").strip() for k in ("student", "assignment", "grade_id"))
         s = by_key.get((student, aid))
@@ -817,9 +824,50 @@ def _apply_manual_grades(submissions: list[Submission], path: Path) -> None:
         points = _manual_points(s, entry, line, path.name)
         if isinstance(points, str):
             s.notes.append(points)
+        else:
+            from_csv.setdefault((student, aid), {})[gid] = points  # entered again: the last row counts
+    written = _read_json(out / MANUAL_WRITTEN)
+    for (student, aid), s in by_key.items():
+        if s.state is Status.GRADED and s.result is not None:
+            _hand_grades(s, out, from_csv.get((student, aid), {}), written, feedback)
+    if written:
+        (out / MANUAL_WRITTEN).write_text(json.dumps(written, indent=1, sort_keys=True))
+
+
+def _hand_grades(s: Submission, out: Path, from_csv: dict[str, float], written: dict[str, Any], feedback: bool) -> None:
+    """Apply to `s` the hand grades of OUT's gradebook and `from_csv` ({grade_id: points} of
+    manual_grades.csv), writing the latter into the gradebook (recorded in `written`)."""
+    assert s.assignment is not None
+    hand = cohort_course.hand_grades(out, s.student, s.assignment)
+    scores = {gid: (v, "formgrader") for gid, (v, _) in hand.items() if v is not None}
+    for gid, given in from_csv.items():
+        key = f"{s.student}/{s.assignment}/{gid}"
+        before = written.get(key)  # [the CSV's value, the score it wrote] when last applied
+        now = scores.get(gid, (None, ""))[0]
+        if before and now is not None and now != before[1] and given == before[0]:
+            s.notes.append(f"{gid}: formgrader's {now:g} counts, entered after manual_grades.csv's {given:g}")
             continue
-        _set_manual_grade(s, gid, points, first=(student, aid, gid) not in applied)
-        applied.add((student, aid, gid))
+        value = min(max(given, 0.0), float(s.tests[gid][1]))
+        if cohort_course.set_hand_score(out, s.student, s.assignment, gid, value):
+            written[key] = [given, value]
+        scores[gid] = (given, "manual_grades.csv")
+    for gid, (given, source) in sorted(scores.items()):
+        if gid in s.tests and given is not None:
+            _set_manual_grade(s, gid, given, source)
+    s.notes += [f"comment on {gid}: {text}" for gid, (_, text) in sorted(hand.items()) if text]
+    if feedback and hand:  # the page the worker made has neither
+        cohort_course.feedback(out, s.student, s.assignment)
+
+
+MANUAL_WRITTEN = "manual_grades.applied.json"  # what manual_grades.csv last wrote into the gradebook
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        got = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return got if isinstance(got, dict) else {}
 
 
 def _manual_grades(path: Path) -> list[dict[str | None, Any]]:
@@ -854,17 +902,21 @@ def _manual_points(s: Submission, entry: dict[str | None, Any], line: int, name:
     return given if math.isfinite(given) else f"{what}: {points!r} is not a number"
 
 
-def _set_manual_grade(s: Submission, gid: str, given: float, first: bool) -> None:
-    """Give cell `gid` of `s` `given` points, clamped to what it is worth; `first`: the first
-    entry for that cell in manual_grades.csv (a later one replaces it)."""
+def _set_manual_grade(s: Submission, gid: str, given: float, source: str) -> None:
+    """Give cell `gid` of `s` `given` points by hand, clamped to what it is worth; notes say
+    where the grade comes from, and what an autograded cell had scored."""
     assert s.result is not None
     current, most = s.tests[gid]
     value = min(max(given, 0.0), float(most))
     if value != given:
         s.notes.append(f"manual grade for {gid} of {given:g} clamped to {value:g} (the cell is worth {most:g})")
     s.score += value - (current or 0.0)
-    if gid in s.result.awaiting and first:
+    if gid in s.result.awaiting:
         s.pending = max(0.0, s.pending - most)
+    if gid in s.result.manual:
+        s.notes.append(f"{gid}: {value:g} by hand ({source})")
+    else:
+        s.notes.append(f"{gid}: autograded {current or 0:g}, overridden by hand to {value:g} ({source})")
     s.tests[gid] = (value, most)
 
 

@@ -1,9 +1,8 @@
 """What an output folder of `grade` says about a cohort, read once for `export` and `report`.
 
 grades.csv has the final score of each submission (hand grades included) and its status; the
-result each worker wrote into results/ adds the score and the verdict of every test cell. These
-are the only two places read here, so a folder that keeps them elsewhere (a gradebook) needs a
-new `read` and nothing else.
+result each worker wrote into results/ adds the score and the verdict of every test cell, and
+OUT's gradebook the score an instructor gave an autograded cell by hand in formgrader.
 """
 
 import csv
@@ -11,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import notebooks
+from autograder import cohort_course, notebooks
 from autograder.course import SOLUTIONS
 
 
@@ -57,6 +56,10 @@ def read(out: str | Path) -> list[Graded]:
     for g in chosen.values():
         if g.counts:
             _add_tests(g, out / "results" / f"{g.student}__{g.assignment}.json")
+            # an autograded cell the instructor scored by hand in formgrader counts that score
+            for gid, (score, _) in cohort_course.hand_grades(out, g.student, g.assignment).items():
+                if gid in g.tests and score is not None:
+                    g.tests[gid] = (score, g.tests[gid][1])
     return sorted(chosen.values(), key=lambda g: (g.student, g.assignment))
 
 

@@ -41,7 +41,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from autograder import grade
+from autograder import execute, grade, notebooks
 from autograder.course import CAPSTONE, EXERCISES, ROOT, SOLUTIONS, WORK, assignments, release_path, requirements
 from autograder.engine import reference_engine
 from autograder.intake import released
@@ -230,7 +230,19 @@ def _report(subs: list[grade.Submission], expected: list[str], problems: list[st
     lines += problems
     for number, test in enumerate(tests, 1):
         test["number"] = str(number)
-    return {"score": score, "output": "\n".join(lines), "tests": tests}
+    if any(t.get("visibility") == AFTER_PUBLISHED for t in tests):
+        lines.append(WAIT_FOR_PUBLISHING)
+    results: dict[str, Any] = {"score": score, "output": "\n".join(lines), "tests": tests}
+    if WAIT_FOR_PUBLISHING in lines:
+        # Gradescope shows the total as soon as it has one, and the total less the visible tests'
+        # points is the hidden tests' verdict: everything waits for publishing. The visible tests
+        # stay with the student, who runs them in the notebook and in the repository's workflow.
+        results["visibility"] = AFTER_PUBLISHED
+    return results
+
+
+AFTER_PUBLISHED = "after_published"
+WAIT_FOR_PUBLISHING = "The hidden tests' results, and so the score, show once your instructor publishes the grades."
 
 
 # Scored as `grade` scores them: a submission flagged for review keeps its score, and only the
@@ -269,6 +281,7 @@ def _tests(aid: str, sub: grade.Submission, prefix: bool) -> list[dict[str, Any]
     order = [c["metadata"]["nbgrader"]["grade_id"] for c in released(aid)]
     points, manual = _points(aid), _manual_cells(aid)
     ids = [g for g in order if g in points and g not in manual]
+    hidden = {notebooks.grade_id(c) for c in released(aid) if notebooks.is_hidden_test(c)}
     ids += sorted(g for g in sub.tests if g not in ids and g not in manual)
     messages = {gid: t.message for gid, t in sub.result.tests.items()} if sub.result else {}
     tests = []
@@ -279,6 +292,7 @@ def _tests(aid: str, sub: grade.Submission, prefix: bool) -> list[dict[str, Any]
         passed = graded and got >= most
         tests.append(
             {
+                **({"visibility": AFTER_PUBLISHED} if gid in hidden and graded else {}),
                 "name": f"{aid}: {gid}" if prefix else gid,
                 "score": got,
                 "max_score": most,
@@ -322,8 +336,34 @@ def _work() -> Path:
     return WORK
 
 
+def warm() -> None:
+    """Compute, once when the image is built (setup.sh), what the first grading in a fresh
+    container would otherwise compute before it grades anything: the reference solutions' check
+    reports (`execute.expected_reports`, run in the sandbox) and the nbgrader course template
+    that each worker copies. Both are kept in this source folder's .work/."""
+    from autograder import sandbox
+    from autograder.course import _course_template
+    from autograder.execute import expected_reports
+
+    expected = json.loads((ROOT / CONFIG).read_text())["assignments"]
+    level = sandbox.best_level()
+    if level is None:  # grading refuses too, and says why, per submission
+        print("no sandbox in this image: nothing computed ahead", file=sys.stderr)
+        return
+    os.environ[sandbox.LEVEL_VAR] = level
+    for aid in expected:
+        expected_reports(aid)
+    _course_template(sorted(expected))
+    execute.discard_spare()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`python -m autograder.gradescope [ROOT]` grades ROOT/submission (ROOT: /autograder);
+    `python -m autograder.gradescope --warm` computes ahead what every submission needs."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--warm"]:
+        warm()
+        return 0
     root = Path(argv[0]) if argv else Path("/autograder")
     run(root)
     return 0

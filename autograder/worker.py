@@ -25,7 +25,8 @@ from nbgrader.api import Gradebook, MissingEntry  # type: ignore[import-untyped]
 from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
 
 from autograder import execute
-from autograder.course import WORK, fresh_course, limits, nbgrader_api
+from autograder.cohort_course import autograded, keep_autograded
+from autograder.course import COURSE_ID, WORK, fresh_course, limits, nbgrader_api
 from autograder.feedback import KeepVerdictsOnly, is_test
 from autograder.result import CellResult, Result, Status, Task, feedback_page
 
@@ -95,6 +96,9 @@ def grade_tasks(
             )
             result.manual = sorted(by_hand[t.assignment] | manual)
             result.awaiting = sorted(awaiting)
+            graded = course / "autograded" / t.student / t.assignment / f"{t.assignment}.ipynb"
+            if result.status is Status.GRADED and graded.exists():  # for formgrader, in OUT's course
+                keep_autograded(graded, autograded(Path(out), t.student, t.assignment))
             for step in ("submitted", "autograded", "feedback"):  # what the result holds; memory is bounded
                 shutil.rmtree(course / step / t.student / t.assignment, ignore_errors=True)
             yield result
@@ -119,7 +123,7 @@ def _api(course: Path, aid: str) -> NbGraderAPI:
 
 
 def _gradebook(course: Path) -> Gradebook:
-    return Gradebook(f"sqlite:///{course / 'gradebook.db'}", "micrograd")
+    return Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID)
 
 
 def _hand_graded_cells(course: Path, aid: str) -> set[str]:

@@ -16,6 +16,10 @@ under 30 minutes, both projected from the measured cohort; a speed-up of at leas
 --jobs 1 to --jobs 2 on the exercises; grading at most 1.3x plain execution; at --jobs 2 at most
 half the time of plain `nbgrader autograde`; each worker (with its kernel) under 1.5 GB.
 
+4. one Gradescope submission by run_autograder in a simulated /autograder prepared as setup.sh
+   prepares it: goal, within 1.5x of grading the same notebook locally
+   (`tests/benchmark.py --gradescope-only` runs this part alone).
+
 Then the cost model: the core-seconds of a notebook of each assignment, the grader's own memory
 for each submission in flight (intake and dealing of 200 and of 2,000 one-cell submissions to a
 stand-in worker that answers at once: the parent must not grow by 50 MB or more), and a
@@ -425,6 +429,52 @@ def cost_from_run(groups, ours, plain) -> tuple[dict[str, float], float]:
     return core_seconds, min(shares)
 
 
+# -- Gradescope ----------------------------------------------------------------------------------
+
+
+def gradescope_price(root: Path, aid: str = "02_value_backward") -> None:
+    """One submission graded by run_autograder in a simulated /autograder whose image setup.sh
+    prepared (`python -m autograder.gradescope --warm`), against the same notebook graded
+    locally with `grade`; and the same in a container that was not prepared, for comparison."""
+    from autograder import gradescope
+
+    zip_path = gradescope.bundle([aid], root / "autograder.zip")
+    notebook = root / "submitted" / f"{aid}.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text(json.dumps(samples.filled(aid)))
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+
+    def container(name: str, warm: bool) -> float:
+        """Seconds run_autograder takes on the submission in a fresh simulated /autograder."""
+        gs = root / name
+        shutil.unpack_archive(zip_path, gs / "source")
+        for folder in ("submission", "results"):
+            (gs / folder).mkdir()
+        shutil.copy(notebook, gs / "submission")
+        if warm:  # as setup.sh does when Gradescope builds the image
+            warm_up = [sys.executable, "-m", "autograder.gradescope", "--warm"]
+            subprocess.run(warm_up, cwd=gs / "source", env=env, check=True)
+        (gs / "source" / "run_autograder").chmod(0o755)
+        seconds, done = timed(
+            subprocess.run,
+            [str(gs / "source" / "run_autograder")],
+            env={**env, "AUTOGRADER_ROOT": str(gs)},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return seconds
+
+    grade.grade(grade.find_submissions([notebook], "student"), root / "out-local", force=True)  # caches warm
+    local, _ = timed(grade.grade, grade.find_submissions([notebook], "student"), root / "out-local", force=True)
+    warm, cold = container("prepared", warm=True), container("cold", warm=False)
+    print(f"\nGradescope, one submission of {aid} (goal: a prepared image within 1.5x of local grading)")
+    print(f"  graded locally with `grade`            {local:6.1f} s")
+    ok = verdict(warm <= 1.5 * local)
+    print(f"  run_autograder, image prepared          {warm:6.1f} s  ({warm / local:.2f}x: {ok})")
+    print(f"  run_autograder, image not prepared      {cold:6.1f} s  ({cold / local:.2f}x)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=20, help="students in the cohort (default 20)")
@@ -441,7 +491,15 @@ def main():
         default=0.94,
         help="with --cost-model-only: the share of each core kept busy at --jobs 2 (0.94, as last measured)",
     )
+    parser.add_argument("--gradescope-only", action="store_true", help="time only a Gradescope submission")
     args = parser.parse_args()
+    if args.gradescope_only:
+        root = Path(tempfile.mkdtemp(prefix="bench-"))
+        try:
+            gradescope_price(root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     if args.cost_model_only:
         given = {a: args.capstone_seconds if "capstone" in a else args.exercise_seconds for a in assignments()}
         report_cost(given, "core-seconds given, not measured", args.busy, args.project, args.cores, args.shards)
@@ -483,6 +541,7 @@ def main():
         report_cohort(groups, plain, base, ours, n)
         core_seconds, busy = cost_from_run(groups, ours, plain)
         report_cost(core_seconds, "measured on this cohort", busy, args.project, args.cores, args.shards)
+        gradescope_price(root / "gradescope")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

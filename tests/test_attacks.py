@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import textwrap
+from html.parser import HTMLParser
 
 import psutil
 import pytest
@@ -402,6 +403,23 @@ def _attacks(out):
             """,
             False,
         ),
+        # HTML and script for the instructor's browser, where formgrader shows the notebook
+        "html-for-the-instructor": (
+            """
+            class _Shown:
+                def _repr_html_(self):
+                    return "<script>document.title = 'PWNED'</script><img src=x onerror=\\"document.title = 'PWNED'\\">"
+
+                def _repr_svg_(self):
+                    return "<svg onload=\\"document.title = 'PWNED'\\"></svg>"
+
+                def _repr_javascript_(self):
+                    return "document.title = 'PWNED'"
+
+            display(_Shown())
+            """,
+            False,
+        ),
         "hidden-marker-in-answer": (
             """
             # ### BEGIN HIDDEN TESTS
@@ -427,6 +445,13 @@ def corpus(tmp_path_factory):
         if notebooks.grade_id(cell) == "add":
             cell["source"] = "".join(cell["source"]) + "\nprint('w' * 3 * 2**20)\n"
     submitted["zz-honest-chatty"] = chatty
+    # the same attack in the student's own prose
+    submitted["m-html-for-the-instructor"]["cells"].append(
+        {"cell_type": "markdown", "metadata": {}, "source": MARKDOWN_ATTACK}
+    )
+    submitted["m-html-for-the-instructor"]["cells"].append(
+        {"cell_type": "raw", "metadata": {"raw_mimetype": "text/html"}, "source": MARKDOWN_ATTACK}
+    )
     # honest students graded after the attacks, on whichever worker took them
     submitted.update({f"zz-victim-{k}": filled(AID) for k in range(2)})
     for student, nb in submitted.items():
@@ -454,6 +479,9 @@ def corpus(tmp_path_factory):
     (later / "zz-later-victim" / f"{AID}.ipynb").write_text(json.dumps(filled(AID)))
     subs += grade.grade(grade.find_submissions([later]), out, jobs=1, feedback=True)
     return {s.student: s for s in subs}, attacks, out
+
+
+MARKDOWN_ATTACK = "Done.<script>document.title = 'PWNED'</script><img src=x onerror=\"document.title = 'PWNED'\">"
 
 
 def _batch_stoppers():
@@ -593,3 +621,49 @@ def test_a_cell_the_student_added_is_reviewed_and_an_honest_one_runs_unflagged(c
     subs, _, _ = corpus
     assert any(n.startswith("review: cell ") and "uses os" in n for n in subs[f"m-{ADDED}os-system"].notes)
     assert subs[f"m-{ADDED}honest-helper"].status == "graded"
+
+
+class _LiveCode(HTMLParser):
+    """The scripts and event handlers of a page that carry the attack's mark."""
+
+    def __init__(self):
+        super().__init__()
+        self.found, self._in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        self.found += [f"<{tag} {k}=...>" for k, v in attrs if k.startswith("on") and "PWNED" in (v or "")]
+        self.found += [f"<{tag} {k}=javascript:...>" for k, v in attrs if "javascript:" in (v or "").lower()]
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and "PWNED" in data:
+            self.found.append(f"<script>{data[:60]}")
+
+
+def test_no_html_or_script_of_a_student_runs_in_formgrader(corpus):
+    """formgrader renders the autograded notebooks of OUT's course unsanitised by default: OUT's
+    copies keep only text and image outputs, and OUT's configuration sanitises the rest."""
+    from nbconvert import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config.loader import PyFileConfigLoader
+
+    subs, _, out = corpus
+    assert subs["m-html-for-the-instructor"].status == "graded"
+    kept = json.loads((out / "autograded" / "m-html-for-the-instructor" / AID / f"{AID}.ipynb").read_text())
+    assert any("Done." in notebooks.source(c) for c in kept["cells"] if c["cell_type"] == "markdown")  # the prose
+    mimes = {m for c in kept["cells"] for o in c.get("outputs", []) for m in o.get("data", {})}
+    assert mimes <= {"text/plain", "image/png", "image/jpeg"}, mimes
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(out)).load_config()
+    config.HTMLExporter.template_name = "formgrade"  # as formgrader configures its exporter
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"assignment_id": AID, "notebook_id": AID, "submission_id": "x", "index": 0, "total": 1}
+    resources |= {"base_url": "", "student": "m", "last_name": "", "first_name": "", "notebook_path": "x"}
+    html, _ = HTMLExporter(config=config).from_filename(
+        str(out / "autograded" / "m-html-for-the-instructor" / AID / f"{AID}.ipynb"), resources=resources
+    )
+    page = _LiveCode()
+    page.feed(html)
+    assert page.found == []

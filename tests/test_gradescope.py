@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade, gradescope, samples, sandbox
+from autograder import grade, gradescope, notebooks, samples, sandbox
 from autograder.course import ROOT, SOLUTIONS, release_path
+from autograder.intake import released
 from autograder.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.result import CellResult, Result, Status
 
@@ -167,6 +168,7 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
         f"{AID}: {total - points['test_add']:g} / {total:g} points",
         f"03_more_ops.ipynb is the notebook of 03_more_ops, not of {AID}.ipynb",
         "broken.ipynb: not a readable notebook: broken JSON at line 1",
+        gradescope.WAIT_FOR_PUBLISHING,
     ]
     tests = {t["name"]: t for t in results["tests"]}
     assert [t["number"] for t in results["tests"]] == [str(n) for n in range(1, len(points) + 1)]
@@ -187,7 +189,10 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
     review = gradescope._report([flagged], [AID], [])
     assert review["score"] == 3.0, "scored as the course's grader scores it: the score stands"
     shown = [t for t in review["tests"] if t.get("visibility") != "hidden"]
-    assert shown[0]["output"] == "Passed." and review["output"] == f"{AID}: 3 / {total:g} points"
+    assert (
+        shown[0]["output"] == "Passed."
+        and review["output"] == f"{AID}: 3 / {total:g} points\n{gradescope.WAIT_FOR_PUBLISHING}"
+    )
     assert "uses" not in json.dumps([review["output"], shown]), "the reasons are the instructor's"
     hidden = [t for t in review["tests"] if t.get("visibility") == "hidden"]
     assert len(hidden) == 1 and hidden[0]["max_score"] == 0
@@ -340,3 +345,17 @@ def test_where_bwrap_is_refused_a_root_grader_grades_as_a_separate_user(tmp_path
     assert [(t["name"], t["score"], t["status"]) for t in results["tests"]] == [
         (t["name"], t["score"], t["status"]) for t in expected["tests"]
     ]
+
+
+@pytest.mark.kernel
+def test_hidden_tests_and_the_score_wait_for_publishing(graded):
+    """Gradescope shows a submission's total at once: the total less the visible tests' points
+    would be the hidden tests' verdict, so a graded result waits for publishing as a whole."""
+    hidden = {notebooks.grade_id(c) for c in released(AID) if notebooks.is_hidden_test(c)}
+    assert hidden
+    for student in ("reference", "buggy"):
+        results, _ = graded[student]
+        assert results["visibility"] == "after_published"
+        assert {t["name"] for t in results["tests"] if t.get("visibility") == "after_published"} == hidden
+        assert not [t for t in results["tests"] if t["name"] not in hidden and t.get("visibility") == "after_published"]
+        assert gradescope.WAIT_FOR_PUBLISHING in results["output"]

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from nbgrader.api import Gradebook
 
 import autograder
-from autograder import cli, course, grade, samples
+from autograder import cli, cohort_course, course, grade, samples
 from autograder.result import CellResult, Result, Status
 
 AID = "02_value_backward"
@@ -176,6 +177,11 @@ def test_a_dead_worker_is_replaced_and_its_submission_tried_once_more(setting):
     assert {e["slot"] for e in log} == {0}
     text = (root / "out" / "logs" / "worker-0.log").read_text()
     assert text.count("starting a worker for slot 0") == 4 and "stopped while grading b-crash" in text
+    # OUT's nbgrader course: one submission per graded student, the retried one too, after a rerun as well
+    for _ in range(2):
+        with Gradebook(cohort_course.url(root / "out"), course.COURSE_ID) as gb:
+            assert sorted(s.student.id for s in gb.find_assignment(AID).submissions) == ["a", "c", "d-once", "e"]
+        run(root, jobs=1)
 
 
 def test_a_stalled_or_stopped_worker_is_killed_at_its_deadline(setting, monkeypatch):

@@ -23,3 +23,7 @@ fi
 # several GB that this machine cannot use.
 .venv/bin/pip install "@TORCH@" --index-url @TORCH_INDEX@
 .venv/bin/pip install -r requirements.txt
+
+# What the first submission would otherwise compute before grading (the reference solutions'
+# check reports, nbgrader's course folder): once, here, so that no student waits for it.
+.venv/bin/python -m autograder.gradescope --warm
