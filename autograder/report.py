@@ -72,7 +72,12 @@ def catalogued(g: Graded) -> list[str]:
     mistake's cause, or a bug that breaks the first failing test (visible or hidden) and whose
     broken tests all failed here (later ones may fail too: they use what it tests). An unanswered
     question is no mistake, whatever hint its test's message gives."""
-    lost = {gid for gid in failed(g) if not any(u in g.messages.get(gid, "") for u in UNANSWERED)}
+    # A hidden test's verdict names no exception: it is unanswered when its visible test is.
+    lost = {
+        gid
+        for gid in failed(g)
+        if not any(u in g.messages.get(t, "") for t in (gid, _visible(gid)) for u in UNANSWERED)
+    }
     if not lost:
         return []
     said = " ".join(g.messages.get(gid, "") for gid in lost)

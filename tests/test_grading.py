@@ -50,7 +50,8 @@ def test_a_bug_is_charged_only_in_its_own_methods_cells_and_whole_run_cells(grad
     sub = graded_samples[0][(f"bug-{bug}", aid)]
     answers = charge.answer_ids(aid)
     own = {gid for gid in sub.tests if charge.method(gid, answers) == cell}
-    assert _failed(sub) <= own | charge.whole_run(aid), f"{bug} in {cell} also lost {_failed(sub) - own}"
+    lost = {gid for gid in _failed(sub) if gid.startswith("test_")}  # hand-graded write-ups wait for a person
+    assert lost <= own | charge.whole_run(aid), f"{bug} in {cell} also lost {lost - own - charge.whole_run(aid)}"
 
 
 def test_tests_edited_to_assert_true_are_restored(graded_samples, aid="02_value_backward"):
