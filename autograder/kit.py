@@ -12,7 +12,7 @@ GRADING = _os.environ.get("MICROGRAD_GRADING") == "1"
 REPORT = "@@check "  # the prefix of a graded observation on stdout
 _print = print  # the reports go out through the print this cell saw, not one defined later
 _SEED = int(_os.environ.get("MICROGRAD_SEED") or 0)  # at grading, every Rng seed moves by the grader's secret
-_FAILED = {}  # while you work: each test that failed last time it ran -> the method to fix first
+_FAILED: dict[str, str] = {}  # while you work: each test that failed last time it ran -> the method to fix first
 
 if GRADING:
     torch = None  # at grading time PyTorch never runs beside your code
