@@ -5,12 +5,15 @@ such as a RecursionError reaches the student as a course message, not as a long 
 
 import json
 import os
+import sys
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
+import autograder
 from autograder import notebooks, samples
 from autograder.bugs import BUGS, CLASSIC
 from autograder.engine import reference_engine
@@ -57,3 +60,41 @@ def test_a_first_try_fails_first_in_its_own_test_with_a_message_that_names_the_f
 
 def test_each_first_try_is_catalogued_with_the_words_its_message_must_say():
     assert set(FIRST_TRIES) <= set(CLASSIC)
+
+
+def kit(monkeypatch, grading):
+    """A fresh copy of the checks kit, as the setup cell defines it."""
+    if grading:
+        monkeypatch.setenv("MICROGRAD_GRADING", "1")
+    else:
+        monkeypatch.delenv("MICROGRAD_GRADING", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # these checks need no PyTorch: skip its slow import
+    names: dict = {}
+    exec(compile((Path(autograder.__file__).parent / "kit.py").read_text(), "kit.py", "exec"), names)
+    return names
+
+
+def test_a_test_that_builds_on_a_failing_method_names_that_method_until_its_test_passes(monkeypatch):
+    k = kit(monkeypatch, grading=False)
+    with pytest.raises(AssertionError):
+        k["Checks"]("__mul__").close(4.0, -6.0, "a.grad")
+    with pytest.raises(AssertionError, match="uses your __mul__, which fails its own test: fix __mul__ first"):
+        k["Checks"]("backward").builds_on("__add__", "__mul__")
+    # a test stopped that way blames the same root, not itself
+    with pytest.raises(AssertionError, match="fix __mul__ first"):
+        k["Checks"]("__neg__").builds_on("backward")
+    k["Checks"]("__mul__").done()
+    k["Checks"]("backward").builds_on("__add__", "__mul__")
+
+
+def test_at_grading_builds_on_reports_nothing_and_a_failed_call_gives_none(monkeypatch, capsys):
+    k = kit(monkeypatch, grading=True)
+    check = k["Checks"]("__radd__")
+    k["_FAILED"]["__add__"] = "__add__"
+    check.builds_on("__add__")
+
+    def recurse():
+        return recurse()
+
+    assert check.calls(recurse, "other + self calls __radd__ again") is None
+    assert capsys.readouterr().out == ""
