@@ -54,6 +54,13 @@ BUGS = {
         "return worst, worst > tol",
         {"test_gradient_check", "test_gradient_check_hidden"},
     ),
+    "add-number-not-wrapped": Bug(
+        "02_value_backward",
+        "add",
+        "    other = other if isinstance(other, Value) else Value(other)\n    out = Value(self.data + other.data",
+        "    out = Value(self.data + other.data",
+        {"test_add", "test_add_hidden"},
+    ),
     "add-assigns-grad": Bug(
         "02_value_backward",
         "add",
@@ -73,7 +80,7 @@ BUGS = {
         "mul",
         "self.grad += other.data * out.grad\n        other.grad += self.data * out.grad",
         "self.grad += other.data\n        other.grad += self.data",
-        {"test_mul_hidden"},
+        {"test_mul", "test_mul_hidden"},
     ),
     "backward-not-reversed": Bug(
         "02_value_backward",
@@ -95,6 +102,27 @@ BUGS = {
         "    self.grad = 1.0\n",
         "",
         {"test_backward"},
+    ),
+    "neg-new-leaf": Bug(
+        "02_value_backward",
+        "neg",
+        "return self * -1",
+        "return Value(-self.data)",
+        {"test_neg"},
+    ),
+    "radd-recursion": Bug(
+        "02_value_backward",
+        "radd",
+        "return self + other",
+        "return other + self",
+        {"test_radd"},
+    ),
+    "rsub-recursion": Bug(
+        "02_value_backward",
+        "rsub",
+        "return other + (-self)",
+        "return other - self",
+        {"test_rsub"},
     ),
     "rsub-wrong-order": Bug(
         "02_value_backward",
@@ -158,6 +186,13 @@ BUGS = {
         "return Value(other) / self",
         "return self / other",
         {"test_rtruediv", "test_rtruediv_hidden"},
+    ),
+    "rtruediv-recursion": Bug(
+        "03_more_ops",
+        "rtruediv",
+        "return Value(other) / self",
+        "return other / self",
+        {"test_rtruediv"},
     ),
     "neuron-parameters-missing-bias": Bug(
         "04_neuron",
@@ -445,6 +480,12 @@ BUGS = {
 # student submits, with a message naming the cause: {bug: words that message must contain}.
 CLASSIC = {
     "add-assigns-grad": "accumulate with +=",
+    "add-number-not-wrapped": "wrap a plain number in Value",
+    "mul-missing-out-grad": "multiply the local derivative by out.grad",
+    "neg-new-leaf": "Value(-self.data) is a new leaf",
+    "radd-recursion": "write self + other",
+    "rsub-recursion": "other + (-self)",
+    "rtruediv-recursion": "Value(other) / self",
     "backward-no-visited-set": "keep a visited set",
     "backward-grad-not-seeded": "setting self.grad = 1",
     "backward-not-reversed": "reverse the topological order",

@@ -12,6 +12,7 @@ GRADING = _os.environ.get("MICROGRAD_GRADING") == "1"
 REPORT = "@@check "  # the prefix of a graded observation on stdout
 _print = print  # the reports go out through the print this cell saw, not one defined later
 _SEED = int(_os.environ.get("MICROGRAD_SEED") or 0)  # at grading, every Rng seed moves by the grader's secret
+_FAILED: dict[str, str] = {}  # while you work: each test that failed last time it ran -> the method to fix first
 
 if GRADING:
     torch = None  # at grading time PyTorch never runs beside your code
@@ -70,6 +71,17 @@ class Checks:
             self._fail(f"{message} (got {actual!r}, expected {expected!r})")
         self.count += 1
 
+    def builds_on(self, *names):
+        """While you work, stop at once when a method this test uses failed its own test, so that
+        the failure names that method and not this one. At grading it does nothing: there a
+        method's slip is charged to its own tests only."""
+        if GRADING:
+            return
+        for name in names:
+            if name in _FAILED:
+                cause = _FAILED[name]
+                self._fail(f"this test uses your {cause}, which fails its own test: fix {cause} first", cause)
+
     def calls(self, fn, message):
         """`fn()`, or, when it fails, `message` naming the likely cause instead of a long traceback
         (`other + self` in __radd__ recursing, a plain number not wrapped in Value, a missing
@@ -96,6 +108,7 @@ class Checks:
         """End the cell: say how many checks passed."""
         if GRADING:
             return self._report("done", None, "")
+        _FAILED.pop(self.name, None)
         _print(f"✓ {self.name}: {self.count} check{'s' * (self.count != 1)} passed")
 
     def _compare(self, kind, actual, bound, message, holds):
@@ -105,7 +118,8 @@ class Checks:
             self._fail(f"{message} (got {actual!r})")
         self.count += 1
 
-    def _fail(self, message):
+    def _fail(self, message, cause=None):
+        _FAILED[self.name] = cause or self.name
         raise AssertionError(f"{self.name}: {message}")
 
     def _report(self, kind, value, message, **extra):
