@@ -213,34 +213,28 @@ def _gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
+def _wrote(command: str, make: Callable[[], object], errors: tuple[type[Exception], ...]) -> int:
+    """Run `make` (which returns the path it wrote) and say where it wrote, or why not."""
     try:
-        path = export.export(args.out, args.to, args.roster, args.output)
-    except (OSError, ValueError) as e:
-        print(f"export: {e}", file=sys.stderr)
+        path = make()
+    except errors as e:
+        print(f"{command}: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    return _wrote("export", lambda: export.export(args.out, args.to, args.roster, args.output), (OSError, ValueError))
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        path = report.write(args.out, args.submissions)
-    except OSError as e:
-        print(f"report: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    return _wrote("report", lambda: report.write(args.out, args.submissions), (OSError,))
 
 
 def _release_solutions(args: argparse.Namespace) -> int:
-    try:
-        path = solutions_release.release_solutions(args.assignment, args.dest)
-    except ValueError as e:
-        print(f"release-solutions: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    make = lambda: solutions_release.release_solutions(args.assignment, args.dest)  # noqa: E731
+    return _wrote("release-solutions", make, (ValueError,))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
