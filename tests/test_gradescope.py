@@ -203,7 +203,7 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
 @pytest.mark.parametrize("student", sorted(SUBMISSIONS))
 def test_results_json_scores_equal_the_course_grader(graded, student):
     results, sub = graded[student]
-    assert sub.status == ("review: cell 51 imports numpy" if student == "messy" else "graded"), sub.status
+    assert sub.status == ("review: cell 54 imports numpy" if student == "messy" else "graded"), sub.status
     assert results["score"] == sub.score
     shown = [t for t in results["tests"] if t.get("visibility") != "hidden"]
     assert {t["name"]: (t["score"], t["max_score"]) for t in shown} == sub.tests
@@ -223,12 +223,12 @@ def test_scores_are_those_expected(graded):
 @pytest.mark.kernel
 def test_a_flagged_submission_keeps_its_score_and_only_the_instructor_reads_why(graded):
     results, sub = graded["messy"]
-    assert sub.review == ["cell 51 imports numpy"]
+    assert sub.review == ["cell 54 imports numpy"]
     assert results["score"] == sub.score == gradescope.autograded_points(AID)
     shown = json.dumps([results["output"], [t for t in results["tests"] if t.get("visibility") != "hidden"]])
     assert "numpy" not in shown and "review" not in shown
     hidden = [t for t in results["tests"] if t.get("visibility") == "hidden"]
-    assert len(hidden) == 1 and "cell 51 imports numpy" in hidden[0]["output"]
+    assert len(hidden) == 1 and "cell 54 imports numpy" in hidden[0]["output"]
 
 
 @pytest.mark.kernel

@@ -222,7 +222,11 @@ def test_the_rendered_text_scan_finds_one_planted_solution_line(built, served, b
     """Planted in an answer cell of one exercise, whose code the site shows highlighted, token by
     token: the scan reads the text as rendered, so it still finds the line whole."""
     exercise = "exercises/02_value_backward.ipynb"
-    line = next(line for line, name in sorted(SECRETS.items()) if name == Path(exercise).name and "(" in line)
+    line = next(
+        line
+        for line, name in sorted(SECRETS.items())
+        if name == Path(exercise).name and "(" in line and "check." not in line
+    )
     nb = json.loads((built / "tree" / exercise).read_text())
     answer = next(c for c in nb["cells"] if c["cell_type"] == "code" and "NotImplementedError" in "".join(c["source"]))
     answer["source"] = "".join(answer["source"]) + "\n" + line
