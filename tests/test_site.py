@@ -22,7 +22,7 @@ import yaml
 
 from autograder import site
 from autograder.course import ROOT, SOLUTIONS, requirements
-from autograder.notebooks import read, secret_lines
+from autograder.notebooks import is_answer, read, secret_lines
 from autograder.release import PAGES_WORKFLOW, SITE_CONF, release, student_repo
 
 BIN = Path(sys.executable).parent
@@ -228,7 +228,7 @@ def test_the_rendered_text_scan_finds_one_planted_solution_line(built, served, b
         if name == Path(exercise).name and "(" in line and "check." not in line
     )
     nb = json.loads((built / "tree" / exercise).read_text())
-    answer = next(c for c in nb["cells"] if c["cell_type"] == "code" and "NotImplementedError" in "".join(c["source"]))
+    answer = next(c for c in nb["cells"] if c["cell_type"] == "code" and is_answer(c))
     answer["source"] = "".join(answer["source"]) + "\n" + line
     (built / "tree" / exercise).write_text(json.dumps(nb))
     read(built / "tree" / exercise)  # still a valid notebook
