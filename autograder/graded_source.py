@@ -83,21 +83,24 @@ def _is_int(text: str) -> bool:
 def stripped(source: str) -> str:
     """`source` as the student's graded kernel runs it: checks that report only what they
     observe, without the statements that computed what they were compared with."""
-    tree = _Strip().visit(ast.parse(source))
-    ast.fix_missing_locations(tree)
-    _eliminate(tree)
-    return ast.unparse(tree) + "\n"
+    return ast.unparse(_strip(source)[0]) + "\n"
 
 
 def expected_names(source: str) -> set[str]:
     """Names an expected value of `source` reads that its stripped form still reads: what a
     test cell leaves in the kernel of its expectations (inputs such as a loop's `x0` are fine;
     a float shadow of the student's computation is not). The suite keeps this to inputs."""
+    tree, expected = _strip(source)
+    return set(_loads(tree)) & set(expected)
+
+
+def _strip(source: str) -> tuple[ast.AST, Counter]:
+    """The stripped tree of `source`, and the names its expected values read."""
     strip = _Strip()
     tree = strip.visit(ast.parse(source))
     ast.fix_missing_locations(tree)
     _eliminate(tree)
-    return set(_loads(tree)) & set(strip.expected)
+    return tree, strip.expected
 
 
 def _is_check(node: ast.AST) -> bool:
