@@ -42,8 +42,8 @@ def whole_run(aid: str) -> set[str]:
     return set(meta.get("course", {}).get("whole_run", []))
 
 
-def _sources(path) -> dict[str, str]:
-    nb = notebooks.read(path)
+def _answers(nb: NotebookNode) -> dict[str, str]:
+    """{grade_id: source} of the answer cells of `nb`."""
     return {notebooks.grade_id(c): c.source for c in nb.cells if notebooks.is_answer(c)}
 
 
@@ -69,8 +69,8 @@ def charged_once(
     turned into a pass; `rerun(notebook)` grades a notebook in a fresh sandbox (None if stopped)."""
     answers = answer_ids(aid)
     keep = whole_run(aid)
-    stub = _sources(release_path(aid))
-    mine = {notebooks.grade_id(c): c.source for c in nb.cells if notebooks.is_answer(c)}
+    stub = _answers(notebooks.read(release_path(aid)))
+    mine = _answers(nb)
     verdicts, replaced = dict(verdicts), []
     for _ in range(MAX_RERUNS):
         failing = [m for gid, v in verdicts.items() if not v.passed and gid not in keep if (m := method(gid, answers))]
