@@ -4,20 +4,11 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from autograder import (
-    build,
-    export,
-    grade,
-    gradescope,
-    late,
-    lessons,
-    release,
-    report,
-    samples,
-    shards,
-    site,
-    solutions_release,
-)
+from autograder.authoring import build, lessons, samples
+from autograder.delivery import gradescope, release, site, solutions_release
+from autograder.grading import grade, late, shards
+from autograder.reports import class_report as report
+from autograder.reports import export
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -43,12 +43,15 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from autograder import execute, grade, notebooks, samples
-from autograder.bugs import BUGS
-from autograder.course import ENGINE_FILE, LESSONS, SOLUTIONS, assignments, limits
-from autograder.engine import reference_engine
-from autograder.lessons import run_alone
+from autograder.authoring import samples
+from autograder.authoring.bugs import BUGS
+from autograder.authoring.lessons import run_alone
+from autograder.course import notebooks
+from autograder.course.paths import ENGINE_FILE, LESSONS, SOLUTIONS, assignments, limits
+from autograder.course.reference import reference_engine
+from autograder.grading import grade
 from autograder.sandbox import Sandbox
+from autograder.worker import execute
 
 GB = 2**30
 
@@ -361,7 +364,7 @@ def _deal_synthetic(students: int) -> dict[str, float]:
 
 def shard_sizes(students: int, shards: int) -> list[int]:
     """How many of `students` ids (s00000...) each shard gets: the split is by hash, not even."""
-    from autograder.shards import shard_of
+    from autograder.grading.shards import shard_of
 
     sizes = [0] * shards
     for k in range(students):
@@ -434,9 +437,9 @@ def cost_from_run(groups, ours, plain) -> tuple[dict[str, float], float]:
 
 def gradescope_price(root: Path, aid: str = "02_value_backward") -> None:
     """One submission graded by run_autograder in a simulated /autograder whose image setup.sh
-    prepared (`python -m autograder.gradescope --warm`), against the same notebook graded
+    prepared (`python -m autograder.delivery.gradescope --warm`), against the same notebook graded
     locally with `grade`; and the same in a container that was not prepared, for comparison."""
-    from autograder import gradescope
+    from autograder.delivery import gradescope
 
     zip_path = gradescope.bundle([aid], root / "autograder.zip")
     notebook = root / "submitted" / f"{aid}.ipynb"
@@ -452,7 +455,7 @@ def gradescope_price(root: Path, aid: str = "02_value_backward") -> None:
             (gs / folder).mkdir()
         shutil.copy(notebook, gs / "submission")
         if warm:  # as setup.sh does when Gradescope builds the image
-            warm_up = [sys.executable, "-m", "autograder.gradescope", "--warm"]
+            warm_up = [sys.executable, "-m", "autograder.delivery.gradescope", "--warm"]
             subprocess.run(warm_up, cwd=gs / "source", env=env, check=True)
         (gs / "source" / "run_autograder").chmod(0o755)
         seconds, done = timed(

@@ -22,8 +22,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from autograder.course import WORK, assignments
-from autograder.samples import filled
+from autograder.authoring.samples import filled
+from autograder.course.paths import WORK, assignments
 
 VENV = WORK / "colab-venv"
 PY = VENV / "bin" / "python"

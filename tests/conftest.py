@@ -3,7 +3,9 @@ import json
 import pytest
 from jupyter_client.manager import KernelManager
 
-from autograder import grade, notebooks, samples
+from autograder.authoring import samples
+from autograder.course import notebooks
+from autograder.grading import grade
 
 
 @pytest.fixture(autouse=True)

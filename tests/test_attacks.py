@@ -15,10 +15,11 @@ from html.parser import HTMLParser
 import psutil
 import pytest
 
-from autograder import grade, notebooks
-from autograder.bugs import BUGS
-from autograder.course import ROOT, SOLUTIONS, WORK, assignments
-from autograder.samples import filled, stub
+from autograder.authoring.bugs import BUGS
+from autograder.authoring.samples import filled, stub
+from autograder.course import notebooks
+from autograder.course.paths import ROOT, SOLUTIONS, WORK, assignments
+from autograder.grading import grade
 
 pytestmark = pytest.mark.kernel
 
@@ -139,7 +140,7 @@ def _attacks(out):
     """{name: (answer-cell code, flagged?)}: what a student who read the grader would try."""
     secrets = [
         str(SOLUTIONS / f"{AID}.ipynb"),
-        str(ROOT / "autograder" / "samples.py"),
+        str(ROOT / "autograder" / "authoring" / "samples.py"),
         str(WORK),
         str(out),
         "/root/.bashrc",
@@ -168,7 +169,7 @@ def _attacks(out):
             f"""
             import sys
             sys.path[:0] = [{str(ROOT)!r}, "/work/main"]
-            from autograder.samples import filled
+            from autograder.authoring.samples import filled
             for _c in filled({AID!r})["cells"]:
                 if _c["metadata"].get("nbgrader", {{}}).get("solution"):
                     exec("".join(_c["source"]))

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from autograder import notebooks
-from autograder.build import COLLAPSED, collapse, release_notebooks
-from autograder.course import SOLUTIONS, assignments, release_path
+from autograder.authoring.build import COLLAPSED, collapse, release_notebooks
+from autograder.course import notebooks
+from autograder.course.paths import SOLUTIONS, assignments, release_path
 
 
 def test_build_regenerates_the_committed_release_byte_for_byte():

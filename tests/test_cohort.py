@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from autograder import grade, notebooks, samples
-from autograder.worker import Watchdog
+from autograder.authoring import samples
+from autograder.course import notebooks
+from autograder.grading import grade
+from autograder.worker.serve import Watchdog
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
 

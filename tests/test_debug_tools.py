@@ -1,13 +1,14 @@
-"""The debugging tools every exercise from 2 on gives the student (autograder/debug_tools.py):
+"""The debugging tools every exercise from 2 on gives the student (autograder/in_notebook/debug_tools.py):
 draw_dot draws any Value-like graph, gradcheck tells a right backward from a wrong one, and each
 source notebook carries the current file in its locked `debug_tools` cell."""
 
 import graphviz
 import pytest
 
-from autograder import debug_tools, notebooks
-from autograder.build import DEBUG_TOOLS, shared_texts
-from autograder.course import SOLUTIONS
+from autograder.authoring.build import DEBUG_TOOLS, shared_texts
+from autograder.course import notebooks
+from autograder.course.paths import SOLUTIONS
+from autograder.in_notebook import debug_tools
 
 
 def make_value(swap_mul=False):

@@ -2,7 +2,7 @@
 
 import re
 
-from autograder.course import ROOT, requirements
+from autograder.course.paths import ROOT, requirements
 
 # conda-forge names for pip names; `jupyter` is provided by jupyterlab there.
 CONDA_NAME = {"torch": "pytorch", "graphviz": "python-graphviz", "jupyter": "jupyterlab"}

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from autograder import cli, roster
-from autograder.grade import COLUMNS
+from autograder import cli
+from autograder.grading import roster
+from autograder.grading.grade import COLUMNS
 
 
 def write_out(out, rows, results):

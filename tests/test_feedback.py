@@ -1,6 +1,6 @@
 """The feedback page is safe to open and bounded, whatever the submission holds.
 
-Crafted notebooks go through the preprocessors configured in course.nbgrader_config (nbgrader's
+Crafted notebooks go through the preprocessors configured in nbgrader_setup.nbgrader_config (nbgrader's
 GetGrades, which reads the gradebook, replaced by a stand-in) and nbgrader's own feedback
 exporter, without a kernel; the page is then parsed with html.parser.
 """
@@ -16,7 +16,8 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 from traitlets import Bool
 
-from autograder import course, feedback, notebooks
+from autograder.course import nbgrader_setup, notebooks
+from autograder.worker import feedback
 
 DANGEROUS_TAGS = {
     "script",
@@ -67,7 +68,7 @@ def render(tmp_path_factory):
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
-    config = course.nbgrader_config(tmp_path_factory.mktemp("course"))
+    config = nbgrader_setup.nbgrader_config(tmp_path_factory.mktemp("course"))
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
     exporter = converter.exporter_class(parent=converter, config=converter.config)
     for name in converter.preprocessors:
@@ -458,7 +459,7 @@ def test_metadata_is_reduced_to_what_the_template_needs():
 
 
 def test_a_real_notebook_keeps_its_content(render, baseline):
-    from autograder.samples import filled
+    from autograder.authoring.samples import filled
 
     nb = filled("02_value_backward")
     page, seconds = render(nb)
@@ -491,8 +492,8 @@ class Summary(HTMLParser):
 
 @pytest.mark.parametrize("aid", ["02_value_backward", "07_capstone"])
 def test_a_course_page_names_each_test_shows_the_hints_leaves_out_given_code_and_is_small(render, baseline, aid):
-    from autograder.build import shared_texts
-    from autograder.samples import filled, stub
+    from autograder.authoring.build import shared_texts
+    from autograder.authoring.samples import filled, stub
 
     nb = filled(aid)
     page, _ = render(nb)
@@ -514,8 +515,8 @@ def test_a_course_page_names_each_test_shows_the_hints_leaves_out_given_code_and
 
 
 def test_the_configured_chain():
-    names = course.nbgrader_config("/tmp/unused").GenerateFeedback.preprocessors
-    ours = [n.rsplit(".", 1)[1] for n in names if n.startswith("autograder.feedback.")]
+    names = nbgrader_setup.nbgrader_config("/tmp/unused").GenerateFeedback.preprocessors
+    ours = [n.rsplit(".", 1)[1] for n in names if n.startswith("autograder.worker.feedback.")]
     assert ours == [
         "KeepVerdictsOnly",
         "TruncateOutputs",
@@ -526,8 +527,10 @@ def test_the_configured_chain():
         "KeepNbgraderMetadata",
     ]
     assert "nbgrader.preprocessors.ClearHiddenTests" not in names  # it raises on an answer holding the marker
-    assert names.index("nbgrader.preprocessors.GetGrades") > names.index("autograder.feedback.KeepNbgraderMetadata")
-    assert course.nbgrader_config("/tmp/unused").HTMLExporter.sanitize_html is True
+    assert names.index("nbgrader.preprocessors.GetGrades") > names.index(
+        "autograder.worker.feedback.KeepNbgraderMetadata"
+    )
+    assert nbgrader_setup.nbgrader_config("/tmp/unused").HTMLExporter.sanitize_html is True
 
 
 @pytest.mark.kernel
@@ -536,10 +539,10 @@ def test_nbgrader_generate_feedback_end_to_end(tmp_path):
     notebook put in place by hand: no kernel runs, but building the course takes seconds."""
     from nbgrader.api import Gradebook
 
-    from autograder.samples import filled
+    from autograder.authoring.samples import filled
 
     aid = "02_value_backward"
-    api = course.fresh_course(tmp_path, [aid])
+    api = nbgrader_setup.fresh_course(tmp_path, [aid])
     nb = filled(aid)
     nb["cells"].insert(0, new_markdown_cell("<script>alert('md')</script> ![t](https://tracker.example/p.png)"))
     for cell in nb["cells"]:

@@ -14,9 +14,10 @@ import pytest
 from nbclient.exceptions import CellExecutionError
 
 import autograder
-from autograder import notebooks, samples
-from autograder.bugs import BUGS, CLASSIC
-from autograder.engine import reference_engine
+from autograder.authoring import samples
+from autograder.authoring.bugs import BUGS, CLASSIC
+from autograder.course import notebooks
+from autograder.course.reference import reference_engine
 
 # The classic first tries of an engine; each must stop the notebook in its own method's test.
 FIRST_TRIES = [
@@ -70,7 +71,7 @@ def kit(monkeypatch, grading):
         monkeypatch.delenv("MICROGRAD_GRADING", raising=False)
     monkeypatch.setitem(sys.modules, "torch", None)  # these checks need no PyTorch: skip its slow import
     names: dict = {}
-    exec(compile((Path(autograder.__file__).parent / "kit.py").read_text(), "kit.py", "exec"), names)
+    exec(compile((Path(autograder.__file__).parent / "in_notebook" / "kit.py").read_text(), "kit.py", "exec"), names)
     return names
 
 

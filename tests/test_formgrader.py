@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import grade
-from autograder.cohort_course import autograded, url
-from autograder.result import Status, feedback_page
+from autograder.grading import grade
+from autograder.worker.cohort_course import autograded, url
+from autograder.worker.result import Status, feedback_page
 
 CAPSTONE = "07_capstone"
 SERVER_SECONDS = 90

@@ -25,9 +25,9 @@ import ast
 import pytest
 from test_grading_mode import PROPERTY_CELLS
 
-from autograder import notebooks
-from autograder.course import SOLUTIONS, assignments
-from autograder.graded_source import _MUTATORS, CHECK_KINDS, _is_check, expected_names, stripped
+from autograder.course import notebooks
+from autograder.course.paths import SOLUTIONS, assignments
+from autograder.worker.graded_source import _MUTATORS, CHECK_KINDS, _is_check, expected_names, stripped
 
 _DRAWS = {"Rng", "default_rng"}
 _CONTAINERS = {"list", "tuple", "range", "array"}  # calls that only hold literals: [1.0] * 3, np.array([[0.5]])

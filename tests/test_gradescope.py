@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder import grade, gradescope, notebooks, samples, sandbox
-from autograder.course import ROOT, SOLUTIONS, release_path
-from autograder.intake import released
-from autograder.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
-from autograder.result import CellResult, Result, Status
+from autograder import sandbox
+from autograder.authoring import samples
+from autograder.course import notebooks
+from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
+from autograder.course.paths import ROOT, SOLUTIONS, release_path
+from autograder.delivery import gradescope
+from autograder.grading import grade
+from autograder.grading.intake import released
+from autograder.worker.result import CellResult, Result, Status
 
 AID = "02_value_backward"
 SAID = {"full": "Sandbox: bubblewrap", "uid": "Sandbox: separate user only (this image does not allow bubblewrap)"}
@@ -98,8 +102,8 @@ def test_zip_follows_gradescope_layout(tmp_path):
         "run_autograder",
         "requirements.txt",
         "pyproject.toml",
-        "autograder/grade.py",
-        "autograder/gradescope.py",
+        "autograder/grading/grade.py",
+        "autograder/delivery/gradescope.py",
         f"solutions/{AID}.ipynb",
         f"exercises/{AID}.ipynb",
     } <= names
@@ -117,7 +121,7 @@ def test_zip_follows_gradescope_layout(tmp_path):
         assert done.returncode == 0, f"{script}: {done.stderr}"
     torch_pin = next(line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch"))
     assert torch_pin.split("#")[0].strip() in setup
-    scripts = ROOT / "autograder" / "gradescope_files"
+    scripts = ROOT / "autograder" / "delivery" / "gradescope_files"
     assert z_text(zip_path, "run_autograder") == (scripts / "run_autograder").read_text()
     assert [line for line in setup.splitlines() if "--index-url" not in line] == [
         line for line in (scripts / "setup.sh").read_text().splitlines() if "@TORCH" not in line
@@ -299,7 +303,7 @@ def test_the_autograders_files_are_private_before_grading(tmp_path):
 
 
 def _main_with(root, patch):
-    """What run_autograder runs (`python -m autograder.gradescope ROOT`, from the unpacked
+    """What run_autograder runs (`python -m autograder.delivery.gradescope ROOT`, from the unpacked
     source, umask 077), after `patch` makes autograder.sandbox see another machine."""
     code = (
         f"import os, sys; os.umask(0o077); from autograder import sandbox; {patch}; "

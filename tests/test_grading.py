@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder import charge, grade
-from autograder.bugs import CLASSIC
-from autograder.course import SOLUTIONS, assignments
-from autograder.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
-from autograder.samples import BUGS
+from autograder.authoring.bugs import CLASSIC
+from autograder.authoring.samples import BUGS
+from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
+from autograder.course.paths import SOLUTIONS, assignments
+from autograder.grading import grade
+from autograder.worker import charge
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
 

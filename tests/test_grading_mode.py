@@ -5,10 +5,11 @@ expected numbers cannot be read off the notebook the student sees)."""
 import nbformat
 import pytest
 
-from autograder import execute, samples
-from autograder.course import SOLUTIONS, assignments
-from autograder.notebooks import is_test, read
-from autograder.verdict import error_name, judge, reports
+from autograder.authoring import samples
+from autograder.course.notebooks import is_test, read
+from autograder.course.paths import SOLUTIONS, assignments
+from autograder.worker import execute
+from autograder.worker.verdict import error_name, judge, reports
 
 pytestmark = pytest.mark.kernel
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from autograder import notebooks
-from autograder.course import LESSONS, SOLUTIONS, assignments, release_path
+from autograder.course import notebooks
+from autograder.course.paths import LESSONS, SOLUTIONS, assignments, release_path
 
 HINT = re.compile(r"<details><summary>Hint (\d)</summary>\n\n.+?\n\n</details>", re.S)
 

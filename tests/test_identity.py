@@ -4,7 +4,7 @@ download adds. Anything that could give a file to the wrong student is refused, 
 
 import pytest
 
-from autograder import grade
+from autograder.grading import grade
 
 AID = "02_value_backward"
 ROSTER = "student,lms_id,name\nalice,1111,Alice A\nbob,2222,Bob B\n"

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from autograder import cli, late
-from autograder.grade import Submission
-from autograder.result import Status
+from autograder import cli
+from autograder.grading import late
+from autograder.grading.grade import Submission
+from autograder.worker.result import Status
 
 DUE = "2026-10-05T23:59:00+02:00"  # 21:59 UTC
 

@@ -5,8 +5,8 @@ import re
 import nbformat
 import pytest
 
-from autograder.course import LESSONS, ROOT, colab_url
-from autograder.lessons import run_alone, source_digest
+from autograder.authoring.lessons import run_alone, source_digest
+from autograder.course.paths import LESSONS, ROOT, colab_url
 
 LESSON_PATHS = sorted(LESSONS.glob("*.ipynb"))
 ids = [p.stem for p in LESSON_PATHS]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from autograder.course import ROOT, SOLUTIONS
-from autograder.notebooks import MARKERS, read, secret_lines
+from autograder.course.notebooks import MARKERS, read, secret_lines
+from autograder.course.paths import ROOT, SOLUTIONS
 
 SECRETS = secret_lines(SOLUTIONS.glob("*.ipynb"))
 

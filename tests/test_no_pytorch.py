@@ -6,7 +6,8 @@ import os
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import execute, sandbox
+from autograder import sandbox
+from autograder.worker import execute
 
 pytestmark = pytest.mark.kernel
 

@@ -1,4 +1,4 @@
-"""autograder/notebooks.py and the intake it serves, without kernels: what each cell is, what a
+"""autograder/course/notebooks.py and the intake it serves, without kernels: what each cell is, what a
 student never sees, how intake matches a mangled submission to the release, and what a file
 name says."""
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder import intake, notebooks
-from autograder.course import SOLUTIONS, assignments, release_path
-from autograder.notebooks import HIDDEN_TESTS, SOLUTION
-from autograder.samples import filled
+from autograder.authoring.samples import filled
+from autograder.course import notebooks
+from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION
+from autograder.course.paths import SOLUTIONS, assignments, release_path
+from autograder.grading import intake
 
 AID = "02_value_backward"
 

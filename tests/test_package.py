@@ -16,11 +16,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import grade, notebooks, samples
-from autograder.bugs import BUGS
-from autograder.build import SHARED_CELLS, WRITTEN_FILES, shared_texts, with_shared
-from autograder.course import ROOT, SOLUTIONS
-from autograder.engine import reference_engine, zip_package
+from autograder.authoring import samples
+from autograder.authoring.bugs import BUGS
+from autograder.authoring.build import SHARED_CELLS, WRITTEN_FILES, shared_texts, with_shared
+from autograder.course import notebooks
+from autograder.course.paths import ROOT, SOLUTIONS
+from autograder.course.reference import reference_engine, zip_package
+from autograder.grading import grade
 
 SAVE = SHARED_CELLS["save_engine"].read_text()
 LOAD = SHARED_CELLS["load_engine"].read_text()

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from autograder import notebooks
+from autograder.course import notebooks
 
 
 @pytest.mark.kernel

@@ -7,10 +7,10 @@ import pytest
 from test_lessons import LECTURE, MICROGRAD
 
 from autograder import cli
-from autograder import release as release_module
-from autograder.course import SOLUTIONS
-from autograder.notebooks import MARKERS, secret_lines
-from autograder.release import PLACEHOLDER_REPO, STUDENT_FILES, PlaceholderRepo, release
+from autograder.course.notebooks import MARKERS, secret_lines
+from autograder.course.paths import SOLUTIONS
+from autograder.delivery import release as release_module
+from autograder.delivery.release import PLACEHOLDER_REPO, STUDENT_FILES, PlaceholderRepo, release
 
 # The committed notebooks name the placeholder repository until an instructor sets their own.
 TRY_OUT = {"allow_placeholder": True}

@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 from test_export import write_out
 
-from autograder import cli, graded, report, samples
-from autograder.bugs import BUGS
-from autograder.graded import Graded
+from autograder import cli
+from autograder.authoring import samples
+from autograder.authoring.bugs import BUGS
+from autograder.reports import class_report as report
+from autograder.reports import graded
+from autograder.reports.graded import Graded
 
 AID = "01_numerical_gradients"
 

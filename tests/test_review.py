@@ -3,10 +3,11 @@ bug and the untouched stubs raise no flag, so that instructors do not learn to i
 
 import pytest
 
-from autograder import notebooks, review
-from autograder.bugs import BUGS
-from autograder.course import assignments
-from autograder.samples import filled, stub
+from autograder.authoring.bugs import BUGS
+from autograder.authoring.samples import filled, stub
+from autograder.course import notebooks
+from autograder.course.paths import assignments
+from autograder.grading import review
 
 EX = "02_value_backward"
 

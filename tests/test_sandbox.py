@@ -20,7 +20,8 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import notebooks, sandbox
+from autograder import sandbox
+from autograder.course import notebooks
 from autograder.sandbox import Limits, Sandbox
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
@@ -860,7 +861,7 @@ def test_without_bwrap_or_root_there_is_no_level(fresh_answers, monkeypatch):
 def test_the_next_kernel_starts_ahead_in_a_fresh_sandbox(monkeypatch):
     """A worker starts the next notebook's kernel while nbgrader records the last one. That kernel
     lives in a new sandbox, is the one the next notebook runs in, and sees nothing the last left."""
-    from autograder import execute
+    from autograder.worker import execute
 
     monkeypatch.setitem(execute.settings, "spare", True)
     aid = "01_numerical_gradients"

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from test_workers import FAKE_WORKER
 
-from autograder import cli, grade, samples, shards
+from autograder import cli
+from autograder.authoring import samples
+from autograder.grading import grade, shards
 
 AID = "02_value_backward"
 STUDENTS = ["ann", "ben", "cat", "dov", "eve", "fay", "gus", "hal"]
@@ -155,7 +157,7 @@ def test_real_notebooks_graded_in_two_shards_merge_into_one_runs_grades(tmp_path
     assert payloads(tmp_path / "whole") == payloads(tmp_path / "merged") and len(payloads(tmp_path / "whole")) == 3
 
 
-K8S = Path(shards.__file__).parent / "deploy" / "k8s"
+K8S = Path(shards.__file__).parents[1] / "deploy" / "k8s"
 
 
 def test_the_kubernetes_manifests_validate_and_run_the_commands_of_this_grader():

@@ -20,10 +20,10 @@ import pytest
 import websocket
 import yaml
 
-from autograder import site
-from autograder.course import ROOT, SOLUTIONS, requirements
-from autograder.notebooks import is_answer, read, secret_lines
-from autograder.release import PAGES_WORKFLOW, SITE_CONF, release, student_repo
+from autograder.course.notebooks import is_answer, read, secret_lines
+from autograder.course.paths import ROOT, SOLUTIONS, requirements
+from autograder.delivery import site
+from autograder.delivery.release import PAGES_WORKFLOW, SITE_CONF, release, student_repo
 
 BIN = Path(sys.executable).parent
 SECRETS = secret_lines(SOLUTIONS.glob("*.ipynb"))
@@ -244,7 +244,7 @@ def test_the_rendered_text_scan_finds_one_planted_solution_line(built, served, b
 @pytest.fixture
 def released(tmp_path, monkeypatch):
     """The student tree of a course whose student repository is set."""
-    monkeypatch.setattr("autograder.release.student_repo", lambda: "a-school/micrograd-2026")
+    monkeypatch.setattr("autograder.delivery.release.student_repo", lambda: "a-school/micrograd-2026")
     release(tmp_path / "tree", allow_placeholder=True)
     return tmp_path / "tree"
 

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from autograder import notebooks
-from autograder.course import SOLUTIONS, assignments
-from autograder.engine import reference_engine
+from autograder.course import notebooks
+from autograder.course.paths import SOLUTIONS, assignments
+from autograder.course.reference import reference_engine
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
 

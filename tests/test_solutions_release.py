@@ -2,9 +2,10 @@
 
 import pytest
 
-from autograder import cli, notebooks
-from autograder.course import SOLUTIONS
-from autograder.solutions_release import HAND_GRADED, release_solutions
+from autograder import cli
+from autograder.course import notebooks
+from autograder.course.paths import SOLUTIONS
+from autograder.delivery.solutions_release import HAND_GRADED, release_solutions
 
 
 def _hidden_lines(aid):

@@ -3,9 +3,9 @@ are compared with (no kernel needed)."""
 
 import importlib
 
-from autograder import kit
-from autograder.graded_source import moved_seed, perturbed, stripped
-from autograder.verdict import judge
+from autograder.in_notebook import kit
+from autograder.worker.graded_source import moved_seed, perturbed, stripped
+from autograder.worker.verdict import judge
 
 CELL = """
 check = Checks("tanh")

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from autograder import kit, verdict
-from autograder.graded_source import perturbed
-from autograder.verdict import judge, reports
+from autograder.in_notebook import kit
+from autograder.worker import verdict
+from autograder.worker.graded_source import perturbed
+from autograder.worker.verdict import judge, reports
 
 CELL = (
     "a, b = Value(2.0), Value(-3)\n"

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import notebooks, samples
-from autograder.course import ROOT, SOLUTIONS, assignments, release_path, requirements
-from autograder.release import STUDENT_FILES, release
+from autograder.authoring import samples
+from autograder.course import notebooks
+from autograder.course.paths import ROOT, SOLUTIONS, assignments, release_path, requirements
+from autograder.delivery.release import STUDENT_FILES, release
 
 WORKFLOW = STUDENT_FILES / ".github" / "workflows" / "visible-tests.yml"
 BIN = Path(sys.executable).parent

@@ -20,8 +20,12 @@ import pytest
 from nbgrader.api import Gradebook
 
 import autograder
-from autograder import cli, cohort_course, course, grade, samples
-from autograder.result import CellResult, Result, Status
+from autograder import cli
+from autograder.authoring import samples
+from autograder.course import nbgrader_setup, paths
+from autograder.grading import grade
+from autograder.worker import cohort_course
+from autograder.worker.result import CellResult, Result, Status
 
 AID = "02_value_backward"
 STOPPED = f"error: {grade.WORKER_STOPPED}"
@@ -179,7 +183,7 @@ def test_a_dead_worker_is_replaced_and_its_submission_tried_once_more(setting):
     assert text.count("starting a worker for slot 0") == 4 and "stopped while grading b-crash" in text
     # OUT's nbgrader course: one submission per graded student, the retried one too, after a rerun as well
     for _ in range(2):
-        with Gradebook(cohort_course.url(root / "out"), course.COURSE_ID) as gb:
+        with Gradebook(cohort_course.url(root / "out"), paths.COURSE_ID) as gb:
             assert sorted(s.student.id for s in gb.find_assignment(AID).submissions) == ["a", "c", "d-once", "e"]
         run(root, jobs=1)
 
@@ -479,7 +483,7 @@ def test_gradebooks_of_one_database_share_one_engine_and_still_close(tmp_path):
     it opens; once nbgrader's API is set up, one engine serves each database."""
     from nbgrader.api import Gradebook
 
-    course.nbgrader_api(tmp_path)
+    nbgrader_setup.nbgrader_api(tmp_path)
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(url, "micrograd") as first:
         first.add_student("alice")

@@ -1,0 +1,1 @@
+"""What the course team writes with: the build of the student notebooks, lessons, samples, the bug catalogue."""

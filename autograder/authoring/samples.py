@@ -1,0 +1,60 @@
+"""Sample submissions made from the release: the reference answers, the untouched stub, and a
+catalogue of realistic bugs, each of which must lose points on the test it breaks."""
+
+import json
+from pathlib import Path
+
+from autograder.authoring.bugs import BUGS
+from autograder.course import notebooks
+from autograder.course.paths import SOLUTIONS, assignments, release_path
+
+MARKER_LINES = tuple(f"### {marker}" for marker in notebooks.MARKERS if marker.endswith(notebooks.SOLUTION))
+
+
+def reference_answers(aid: str) -> dict[str, str]:
+    """The reference answer of every solution cell, markers removed, by grade_id."""
+    answers = {}
+    for cell in notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells:
+        if notebooks.is_answer(cell):
+            lines = [line for line in cell.source.splitlines(keepends=True) if line.strip() not in MARKER_LINES]
+            answers[notebooks.grade_id(cell)] = "".join(lines)
+    return answers
+
+
+def stub(aid: str) -> dict:
+    """The release notebook of `aid` untouched, as a student who answered nothing hands it in
+    (raw JSON, not nbformat's reading: a sample is that file byte for byte)."""
+    return json.loads(release_path(aid).read_text())
+
+
+def filled(aid: str, bug: str | None = None) -> dict:
+    """The release notebook of `aid` with the reference answers typed in, as a student would,
+    optionally with one catalogued bug; returns the notebook as a dict."""
+    nb = stub(aid)
+    answers = reference_answers(aid)
+    if bug:
+        b = BUGS[bug]
+        assert b.assignment == aid and b.reference in answers[b.cell], f"bug {bug} no longer applies to {aid}"
+        answers[b.cell] = answers[b.cell].replace(b.reference, b.bug)
+    for cell in nb["cells"]:
+        if notebooks.grade_id(cell) in answers:
+            cell["source"] = answers[notebooks.grade_id(cell)]
+    return nb
+
+
+def write_samples(dest: str | Path) -> list[Path]:
+    """Write dest/STUDENT/ASSIGNMENT.ipynb for the reference, the stub and every bug."""
+    dest = Path(dest)
+    samples = {}
+    for aid in assignments():
+        samples[("reference", aid)] = filled(aid)
+        samples[("stub", aid)] = stub(aid)
+    for bug, b in BUGS.items():
+        samples[(f"bug-{bug}", b.assignment)] = filled(b.assignment, bug)
+    written = []
+    for (student, aid), nb in samples.items():
+        path = dest / student / f"{aid}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(nb, indent=1))
+        written.append(path)
+    return written

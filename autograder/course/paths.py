@@ -1,0 +1,62 @@
+"""Where things live, and the nbgrader configuration every command shares."""
+
+import re
+import tomllib
+from pathlib import Path
+
+from autograder.course.notebooks import read
+
+PACKAGE = Path(__file__).resolve().parent.parent  # autograder/
+IN_NOTEBOOK = PACKAGE / "in_notebook"  # code that runs in students' notebooks, never imported by the grader
+ROOT = PACKAGE.parent
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+CAPSTONE = ROOT / "capstone"
+LESSONS = ROOT / "lessons"
+# Gradebooks, nbgrader course folders and demo output: git-ignored, safe to delete.
+WORK = ROOT / ".work"
+
+COURSE_ID = "micrograd"  # nbgrader's course id, in every gradebook
+ENGINE_FILE = "micrograd.zip"  # the reference package, beside a graded notebook
+
+
+def assignments() -> list[str]:
+    """Assignment ids in course order; each is the stem of one notebook in solutions/."""
+    return sorted(p.stem for p in SOLUTIONS.glob("*.ipynb"))
+
+
+def release_path(assignment: str) -> Path:
+    """Where the student version of an assignment is committed."""
+    folder = CAPSTONE if "capstone" in assignment else EXERCISES
+    return folder / f"{assignment}.ipynb"
+
+
+COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"]+")
+
+
+def colab_url(notebook: str | Path) -> str:
+    """The "Open in Colab" address of a released notebook, from the one configured student repo."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        repo = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
+    return f"https://colab.research.google.com/github/{repo}/blob/main/{Path(notebook).relative_to(ROOT)}"
+
+
+DEFAULT_LIMITS = {"cell_timeout": 30, "wall_seconds": 180, "memory_mb": 2048}
+
+
+def limits(assignment: str) -> dict[str, float]:
+    """Grading limits of an assignment: defaults, overridden by `metadata.course.limits` of its
+    source notebook (a training notebook needs more time than an exercise of small functions)."""
+    meta = read(SOLUTIONS / f"{assignment}.ipynb").metadata
+    return {**DEFAULT_LIMITS, **meta.get("course", {}).get("limits", {})}
+
+
+def requirements(path: Path = ROOT / "requirements.txt") -> dict[str, str]:
+    """{package name in lower case: its version specifier, such as "==2.13.0", or ""} of a pip
+    requirements file."""
+    found = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"([A-Za-z0-9_.-]+)(.*)", line.split("#")[0].replace(" ", ""))
+        if m:
+            found[m.group(1).lower()] = m.group(2)
+    return found

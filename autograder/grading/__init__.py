@@ -1,0 +1,1 @@
+"""A cohort graded: intake, review, the worker pool and its cache, late penalties, shards, grades.csv."""

@@ -1,0 +1,1 @@
+"""What a graded cohort says: its results read back, exports for an LMS, the class report."""
