@@ -47,7 +47,8 @@ from autograder.authoring import samples
 from autograder.authoring.bugs import BUGS
 from autograder.authoring.lessons import run_alone
 from autograder.course import notebooks
-from autograder.course.paths import ENGINE_FILE, LESSONS, SOLUTIONS, assignments, limits
+from autograder.course.assignment import assignment
+from autograder.course.paths import ENGINE_FILE, LESSONS, SOLUTIONS, assignments
 from autograder.course.reference import reference_engine
 from autograder.grading import grade
 from autograder.sandbox import Sandbox
@@ -111,7 +112,9 @@ def plain_run(path: Path, aid: str) -> dict[str, float]:
     box = Sandbox(files, lim, env=env)
     start = time.time()
     with box:
-        client = notebooks.client(nb, None, limits(aid)["cell_timeout"], box.kernel_manager(), allow_errors=True)
+        client = notebooks.client(
+            nb, None, assignment(aid).limits.cell_timeout, box.kernel_manager(), allow_errors=True
+        )
         client.record_timing = True
         client.execute()
     total = time.time() - start

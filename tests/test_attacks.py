@@ -564,6 +564,14 @@ def test_no_other_student_is_harmed_in_the_batch_or_a_later_one(corpus):
     assert "owned" not in rows and "zz-later-victim" in rows
 
 
+def test_the_attack_cohort_keeps_its_grades_byte_for_byte(corpus):
+    """tests/attack_grades.csv is the cohort's grades.csv as pinned before the grader's modules were
+    rearranged: a change of layout must not change a byte of it. Regenerate it only when an attack,
+    the points or the tests of a notebook change, on purpose."""
+    _, _, out = corpus
+    assert (out.parent / "first-grades.csv").read_bytes() == (ROOT / "tests" / "attack_grades.csv").read_bytes()
+
+
 def test_output_past_the_caps_stops_its_notebook_with_a_clear_status_and_no_worker(corpus):
     subs, _, out = corpus
     assert subs["m-one-huge-message"].status == "error: stopped: the notebook sent a message of more than 32 MB"

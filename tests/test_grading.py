@@ -2,6 +2,7 @@
 
 import csv
 import html
+import io
 import re
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from autograder.authoring.bugs import CLASSIC
 from autograder.authoring.samples import BUGS
+from autograder.course.assignment import assignment
 from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.course.paths import SOLUTIONS, assignments
 from autograder.grading import grade
@@ -49,10 +51,12 @@ def test_each_known_bug_loses_points_on_the_test_it_breaks(graded_samples, bug):
 def test_a_bug_is_charged_only_in_its_own_methods_cells_and_whole_run_cells(graded_samples, bug):
     aid, cell = BUGS[bug].assignment, BUGS[bug].cell
     sub = graded_samples[0][(f"bug-{bug}", aid)]
-    answers = charge.answer_ids(aid)
+    answers = list(assignment(aid).answer_ids)
     own = {gid for gid in sub.tests if charge.method(gid, answers) == cell}
     lost = {gid for gid in _failed(sub) if gid.startswith("test_")}  # hand-graded write-ups wait for a person
-    assert lost <= own | charge.whole_run(aid), f"{bug} in {cell} also lost {lost - own - charge.whole_run(aid)}"
+    assert lost <= own | assignment(aid).whole_run, (
+        f"{bug} in {cell} also lost {lost - own - assignment(aid).whole_run}"
+    )
 
 
 def test_tests_edited_to_assert_true_are_restored(graded_samples, aid="02_value_backward"):
@@ -131,6 +135,18 @@ def test_the_bundled_samples_keep_their_grades(graded_samples):
         if got[key] != {k: row[k] for k in ("score", "max_score", "pending_manual")}
     }
     assert not changed, changed
+
+
+def test_the_samples_grades_csv_is_byte_identical_to_its_pin(graded_samples):
+    """The same pin, read as bytes: grades.csv's rows of the bundled samples, in its first five
+    columns, are tests/sample_grades.csv exactly (the tampered samples of this batch are not in it)."""
+    _, out = graded_samples
+    pin = Path(__file__).with_name("sample_grades.csv")
+    pinned = {row[0] for row in csv.reader(pin.open(newline=""))}
+    written = io.StringIO(newline="")
+    with open(out / "grades.csv", newline="") as f:
+        csv.writer(written).writerows(row[:5] for row in csv.reader(f) if row[0] in pinned)
+    assert written.getvalue().encode() == pin.read_bytes()
 
 
 @pytest.mark.parametrize("bug", sorted(CLASSIC))

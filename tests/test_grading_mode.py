@@ -2,10 +2,13 @@
 full marks, and every test cell reports at least one number that moves with its inputs (so its
 expected numbers cannot be read off the notebook the student sees)."""
 
+import dataclasses
+
 import nbformat
 import pytest
 
 from autograder.authoring import samples
+from autograder.course.assignment import assignment
 from autograder.course.notebooks import is_test, read
 from autograder.course.paths import SOLUTIONS, assignments
 from autograder.worker import execute
@@ -35,7 +38,7 @@ def test_another_secret_still_gives_a_correct_answer_full_marks(aid, monkeypatch
     source = read(SOLUTIONS / f"{aid}.ipynb")
     tests = {c.metadata.nbgrader.grade_id: c.source for c in source.cells if is_test(c)}
     usual = execute.expected_reports(aid)  # cached when the samples were graded
-    monkeypatch.setattr(execute, "_salt", lambda aid: "another secret")
+    monkeypatch.setattr(execute, "assignment", lambda aid: dataclasses.replace(assignment(aid), salt="another secret"))
     moved = {gid: reports(c.outputs) for gid, c in _reports(source, aid, reference=True).items()}
 
     answered = nbformat.reads(nbformat.writes(nbformat.from_dict(samples.filled(aid))), as_version=4)

@@ -7,6 +7,7 @@ forever (with a child of its own and a grandchild in a session of its own, like 
 `stop` sends itself SIGSTOP, `slow` takes 3 s, `hog` holds 400 MB, `bad` answers a malformed row."""
 
 import csv
+import dataclasses
 import json
 import os
 import stat
@@ -23,6 +24,8 @@ import autograder
 from autograder import cli
 from autograder.authoring import samples
 from autograder.course import nbgrader_setup, paths
+from autograder.course.assignment import assignment
+from autograder.course.limits import Limits
 from autograder.grading import grade
 from autograder.worker import cohort_course
 from autograder.worker.result import CellResult, Result, Status
@@ -112,7 +115,8 @@ def setting(monkeypatch, tmp_path, fake_worker, sandbox):
 
 
 def tiny_deadlines(monkeypatch):
-    monkeypatch.setattr(grade, "limits", lambda aid: {"cell_timeout": 1, "wall_seconds": 0.5, "memory_mb": 100})
+    tiny = Limits(cell_timeout=1, wall_seconds=0.5, memory_mb=100)
+    monkeypatch.setattr(grade, "assignment", lambda aid: dataclasses.replace(assignment(aid), limits=tiny))
     monkeypatch.setattr(grade, "MARGIN_SECONDS", 0.5)
 
 

@@ -6,19 +6,8 @@ from pathlib import Path
 
 from autograder.authoring.bugs import BUGS
 from autograder.course import notebooks
-from autograder.course.paths import SOLUTIONS, assignments, release_path
-
-MARKER_LINES = tuple(f"### {marker}" for marker in notebooks.MARKERS if marker.endswith(notebooks.SOLUTION))
-
-
-def reference_answers(aid: str) -> dict[str, str]:
-    """The reference answer of every solution cell, markers removed, by grade_id."""
-    answers = {}
-    for cell in notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells:
-        if notebooks.is_answer(cell):
-            lines = [line for line in cell.source.splitlines(keepends=True) if line.strip() not in MARKER_LINES]
-            answers[notebooks.grade_id(cell)] = "".join(lines)
-    return answers
+from autograder.course.assignment import assignment
+from autograder.course.paths import assignments, release_path
 
 
 def stub(aid: str) -> dict:
@@ -31,7 +20,7 @@ def filled(aid: str, bug: str | None = None) -> dict:
     """The release notebook of `aid` with the reference answers typed in, as a student would,
     optionally with one catalogued bug; returns the notebook as a dict."""
     nb = stub(aid)
-    answers = reference_answers(aid)
+    answers = dict(assignment(aid).reference_answers)
     if bug:
         b = BUGS[bug]
         assert b.assignment == aid and b.reference in answers[b.cell], f"bug {bug} no longer applies to {aid}"

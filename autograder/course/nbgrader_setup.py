@@ -11,10 +11,10 @@ from typing import Any
 
 from traitlets.config import Config
 
-from autograder.course.paths import COURSE_ID, DEFAULT_LIMITS, PACKAGE, SOLUTIONS, WORK
+from autograder.course.paths import COURSE_ID, PACKAGE, SOLUTIONS, WORK
 
 
-def nbgrader_config(course_root: str | Path, cell_timeout: float = DEFAULT_LIMITS["cell_timeout"]) -> Config:
+def nbgrader_config(course_root: str | Path) -> Config:
     """An nbgrader configuration for a course folder of our own (nbgrader has no --config flag)."""
     _put_venv_on_path()
     c = Config()
@@ -67,14 +67,14 @@ def _put_venv_on_path():
         os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
 
 
-def nbgrader_api(course_root: str | Path, cell_timeout: float = DEFAULT_LIMITS["cell_timeout"]) -> Any:
+def nbgrader_api(course_root: str | Path) -> Any:
     """nbgrader's API on a course folder of our own, configured by `nbgrader_config`."""
     # nbgrader ships no type hints
     from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
     from nbgrader.coursedir import CourseDirectory  # type: ignore[import-untyped]
 
     _one_engine_per_gradebook()
-    config = nbgrader_config(course_root, cell_timeout)
+    config = nbgrader_config(course_root)
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 

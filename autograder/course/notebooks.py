@@ -23,6 +23,8 @@ from nbformat import NotebookNode
 from nbgrader import utils  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from traitlets.config import Config
 
+from autograder.course.limits import CELL_OUTPUT_CHARS, MESSAGE_BYTES, NOTEBOOK_OUTPUT_CHARS
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -136,9 +138,6 @@ def secret_lines(paths: Iterable[Path], kinds: Iterable[str] = (SOLUTION, HIDDEN
 # more than NOTEBOOK_OUTPUT_CHARS in all is stopped (`OutputLimit`). A single message of more than
 # MESSAGE_BYTES is never read: the client's socket drops the kernel's connection first, and the
 # notebook's later output is lost with it (that message alone was past the notebook's allowance).
-CELL_OUTPUT_CHARS = 2 * 2**20
-NOTEBOOK_OUTPUT_CHARS = 32 * 2**20
-MESSAGE_BYTES = NOTEBOOK_OUTPUT_CHARS  # a message that big would stop the notebook anyway
 _OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data"}
 
 

@@ -4,8 +4,6 @@ import re
 import tomllib
 from pathlib import Path
 
-from autograder.course.notebooks import read
-
 PACKAGE = Path(__file__).resolve().parent.parent  # autograder/
 IN_NOTEBOOK = PACKAGE / "in_notebook"  # code that runs in students' notebooks, never imported by the grader
 ROOT = PACKAGE.parent
@@ -39,16 +37,6 @@ def colab_url(notebook: str | Path) -> str:
     with open(ROOT / "pyproject.toml", "rb") as f:
         repo = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
     return f"https://colab.research.google.com/github/{repo}/blob/main/{Path(notebook).relative_to(ROOT)}"
-
-
-DEFAULT_LIMITS = {"cell_timeout": 30, "wall_seconds": 180, "memory_mb": 2048}
-
-
-def limits(assignment: str) -> dict[str, float]:
-    """Grading limits of an assignment: defaults, overridden by `metadata.course.limits` of its
-    source notebook (a training notebook needs more time than an exercise of small functions)."""
-    meta = read(SOLUTIONS / f"{assignment}.ipynb").metadata
-    return {**DEFAULT_LIMITS, **meta.get("course", {}).get("limits", {})}
 
 
 def requirements(path: Path = ROOT / "requirements.txt") -> dict[str, str]:

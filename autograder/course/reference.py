@@ -12,19 +12,8 @@ import zipfile
 from pathlib import Path
 
 from autograder.course import notebooks
-from autograder.course.paths import ENGINE_FILE, SOLUTIONS, WORK, assignments
-
-
-def _cells(aid: str) -> list:
-    return notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells
-
-
-def saves_engine(aid: str) -> bool:
-    return any(notebooks.grade_id(c) == "save_engine" for c in _cells(aid))
-
-
-def needs_engine(aid: str) -> bool:
-    return any(c.cell_type == "code" and "load_micrograd(" in c.source for c in _cells(aid))
+from autograder.course.assignment import assignment
+from autograder.course.paths import ENGINE_FILE, SOLUTIONS, WORK
 
 
 def reference_engine(aid: str) -> Path | None:
@@ -33,12 +22,12 @@ def reference_engine(aid: str) -> Path | None:
     Built by running the solution notebooks that come before `aid` and save an engine, in
     order, each beside the engine of the one before; cached by the content of those notebooks.
     """
-    if not needs_engine(aid):
+    chain = assignment(aid).engine_chain
+    if not assignment(aid).needs_engine:
         return None
-    chain = [a for a in assignments() if a < aid and saves_engine(a)]
     if not chain:
         raise RuntimeError(f"{aid} imports {ENGINE_FILE} but no earlier solution saves one")
-    digest = hashlib.sha256(b"".join((SOLUTIONS / f"{a}.ipynb").read_bytes() for a in chain)).hexdigest()[:16]
+    digest = hashlib.sha256(b"".join(assignment(a).source_bytes for a in chain)).hexdigest()[:16]
     cached = WORK / "engines" / digest / ENGINE_FILE
     if cached.exists():
         return cached

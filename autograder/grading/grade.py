@@ -36,8 +36,13 @@ from typing import Any, TextIO
 
 import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
 
-from autograder.course.paths import ROOT, SOLUTIONS, WORK, assignments, limits
-from autograder.course.reference import needs_engine, reference_engine, saves_engine
+from autograder.course.assignment import assignment
+
+# A worker's own memory (WORKER_MEMORY_MB; its kernels have limits of their own): a cgroup where one
+# can be made, and this process's watchdog in any case.
+from autograder.course.limits import EXIT_SECONDS, MARGIN_SECONDS, STARTUP_SECONDS, TRIES, WORKER_MEMORY_MB
+from autograder.course.paths import ROOT, WORK
+from autograder.course.reference import reference_engine
 from autograder.grading.intake import intake
 from autograder.grading.late import TIMESTAMP, Policy
 from autograder.grading.late import apply as apply_late_penalties
@@ -49,13 +54,6 @@ COLUMNS = ["student", "assignment", "score", "max_score", "pending_manual", "sta
 
 # The worker program; tests put a fake one in its place. Its arguments follow: OUT --slot K --assignments A,B
 WORKER = [sys.executable, "-m", "autograder.worker"]
-MARGIN_SECONDS = 60  # on top of an assignment's wall time: kernel start-up, nbgrader's own work
-STARTUP_SECONDS = 300  # a new worker first builds its nbgrader course (until it says it is ready)
-EXIT_SECONDS = 30  # a worker told there is no more work must be gone by then
-TRIES = 2  # a submission that stops two workers is marked as an error
-# A worker's own memory (its kernels have limits of their own): a cgroup where one can be made,
-# and this process's watchdog in any case.
-WORKER_MEMORY_MB = 1536
 
 WORKER_STOPPED = "the grading worker stopped while grading this submission (see logs/)"
 NO_WORKER = "no grading worker could start (see logs/)"
@@ -382,7 +380,7 @@ def _task(
 ) -> Task | None:
     """The task that grades `s`, staged; None when a verified earlier result is reused."""
     assert s.assignment is not None
-    s.digest = _digest(json.dumps(s.notebook, sort_keys=True).encode() + _tests_bytes(s.assignment))
+    s.digest = _digest(json.dumps(s.notebook, sort_keys=True).encode() + assignment(s.assignment).tests_bytes)
     if (
         not force
         and (not feedback or feedback_page(out, s.student, s.assignment).exists())
@@ -395,13 +393,6 @@ def _task(
     engine = reference_engine(s.assignment)
     engine_path = str(engine) if engine else None
     return Task(s.student, s.assignment, str(staged), engine_path, sandboxed, feedback=feedback)
-
-
-def _tests_bytes(aid: str) -> bytes:
-    """What a result depends on besides the submission: the assignment's source notebook (its
-    hidden tests) and the solutions its reference engine is built from."""
-    chain = [a for a in assignments() if a < aid and saves_engine(a)] if needs_engine(aid) else []
-    return b"".join((SOLUTIONS / f"{a}.ipynb").read_bytes() for a in [aid, *chain])
 
 
 def _reuse(out: Path, s: Submission, key: bytes, sandboxed: bool) -> bool:
@@ -430,7 +421,7 @@ def _reuse(out: Path, s: Submission, key: bytes, sandboxed: bool) -> bool:
 def _longest_first(todo: list[tuple[Submission, Task]]) -> list[Task]:
     """Tasks in the order they are dealt: the assignments allowed the longest wall time first,
     later assignments (the capstone) first among equals, then by student."""
-    wall = {aid: limits(aid)["wall_seconds"] for aid in {t.assignment for _, t in todo}}
+    wall = {aid: assignment(aid).limits.wall_seconds for aid in {t.assignment for _, t in todo}}
     order = sorted((t for _, t in todo), key=lambda t: t.student)
     order.sort(key=lambda t: t.assignment, reverse=True)
     order.sort(key=lambda t: wall[t.assignment], reverse=True)
@@ -462,7 +453,7 @@ class _Workers:
         self.subs = {(s.student, s.assignment): s for s, _ in todo}
         self.waiting = deque(_longest_first(todo))
         self.aids = sorted({t.assignment for _, t in todo})
-        self.budget = {aid: limits(aid)["wall_seconds"] + MARGIN_SECONDS for aid in self.aids}
+        self.budget = {aid: assignment(aid).limits.wall_seconds + MARGIN_SECONDS for aid in self.aids}
         self.out, self.progress, self.key, self.sandboxed = out, progress, key, sandboxed
         self.events: queue.Queue[tuple[int, int, str | None]] = queue.Queue()
         self.slots = [_Slot(k) for k in range(max(1, min(jobs, len(todo))))]
@@ -707,13 +698,7 @@ def _kill_tree(proc: "subprocess.Popen[str]") -> None:
 
 
 def _error_result(task: Task, reason: str) -> Result:
-    return Result(task.student, task.assignment, Status.ERROR, reason, max_score=_max_score(task.assignment))
-
-
-def _max_score(aid: str) -> float:
-    cells = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())["cells"]
-    meta = [c.get("metadata", {}).get("nbgrader", {}) for c in cells]
-    return float(sum(m.get("points", 0) for m in meta if m.get("grade") or m.get("task")))
+    return Result(task.student, task.assignment, Status.ERROR, reason, max_score=assignment(task.assignment).max_score)
 
 
 def _progress(done: int, total: int, failed: int) -> None:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.course.limits import FILE_BYTES, JSON_DEPTH
 from autograder.course.notebooks import grade_id, is_answer, is_graded, is_locked, read, source
 from autograder.course.paths import assignments, release_path
 
@@ -39,17 +40,15 @@ def released(aid: str) -> list:
 
 # A notebook of this course is well under 1 MB; one with large plots a few MB. Checked before
 # parsing: a huge or deeply nested file must not take the grader's memory or stack.
-MAX_BYTES = 32 * 2**20
-MAX_DEPTH = 64
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def _too_deep(raw: bytes) -> bool:
-    """Whether the JSON text `raw` nests arrays and objects deeper than MAX_DEPTH, read without
+    """Whether the JSON text `raw` nests arrays and objects deeper than JSON_DEPTH, read without
     parsing it: strings removed, then the innermost empty pairs, one level per pass."""
     brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    for _ in range(MAX_DEPTH):
+    for _ in range(JSON_DEPTH):
         shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
         if shorter == brackets:
             return False  # balanced (nothing left) or broken JSON, which the parser reports
@@ -61,13 +60,15 @@ def read_notebook(path: str | Path) -> dict | Intake:
     """The notebook at `path` as raw JSON (a submission is read as it is, however mangled), or an
     Intake carrying the reason it is not one."""
     with open(path, "rb") as f:
-        raw = f.read(MAX_BYTES + 1)
-    if len(raw) > MAX_BYTES:
-        return Intake(error=f"the file is larger than {MAX_BYTES // 2**20} MB (clear the outputs and hand it in again)")
+        raw = f.read(FILE_BYTES + 1)
+    if len(raw) > FILE_BYTES:
+        return Intake(
+            error=f"the file is larger than {FILE_BYTES // 2**20} MB (clear the outputs and hand it in again)"
+        )
     if not raw.strip():
         return Intake(error="the file is empty")
     if _too_deep(raw):
-        return Intake(error=f"not a readable notebook: nested deeper than {MAX_DEPTH} levels")
+        return Intake(error=f"not a readable notebook: nested deeper than {JSON_DEPTH} levels")
     try:
         nb = json.loads(raw.decode("utf-8", errors="replace"))
     except (json.JSONDecodeError, RecursionError) as e:

@@ -45,12 +45,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
 from jupyter_client import AsyncKernelClient, AsyncKernelManager, KernelManager
+
+from autograder.course.limits import LOCK_WAIT_SECONDS, Limits
 
 KERNEL_UID_BASE = 61000
 PROBE_UID = KERNEL_UID_BASE - 1  # the availability probes: a uid no sandbox's kernel has
@@ -66,7 +67,6 @@ LEVEL_VAR = "MICROGRAD_SANDBOX_LEVEL"
 STRAY_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 # Root-only folder of the per-uid locks (see _hold_uid); LOCK_WAIT_SECONDS: how long to wait for one.
 LOCK_DIRS = ("/run/micrograd-sandbox", os.path.join(tempfile.gettempdir(), "micrograd-sandbox-locks"))
-LOCK_WAIT_SECONDS = 900
 # Syscalls a notebook never needs, each a door into the host's kernel (debugging other processes,
 # BPF, perf, io_uring, keyrings, mounts, modules, kexec, userfaultfd, namespaces, clocks): the
 # kernel's seccomp filter fails them with EPERM. Everything else is allowed.
@@ -111,17 +111,6 @@ _LOAD_FILTER = (
 WORKER_CGROUP = "micrograd-worker-"  # the name of a grading worker's own cgroup, then its pid
 # A sandbox's CPU weight: that of one ordinary process, whatever the number of its processes.
 CPU_SHARES, CPU_WEIGHT, NICE = 1024, 100, 10
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one notebook may use; memory, pids and CPU count the whole process tree."""
-
-    memory_mb: int = 2048  # whole process tree
-    pids: int = 64  # processes+threads of the tree
-    cpu_seconds: int = 600  # CPU time of the whole tree (cgroup cpuacct, or summed by the watchdog)
-    file_mb: int = 64  # largest file it may write (RLIMIT_FSIZE)
-    disk_mb: int = 256  # size cap of its scratch filesystems (work folder and /tmp are tmpfs with --size)
 
 
 def _tool(name: str) -> str | None:

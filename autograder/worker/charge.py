@@ -18,28 +18,16 @@ from collections.abc import Callable
 from nbformat import NotebookNode
 
 from autograder.course import notebooks
-from autograder.course.paths import SOLUTIONS, release_path
+from autograder.course.assignment import assignment
+from autograder.course.limits import MAX_RERUNS
+from autograder.course.paths import release_path
 from autograder.worker.verdict import Verdict
-
-MAX_RERUNS = 3  # each rerun charges one more method; past that, a notebook keeps what it has
 
 
 def method(test_gid: str, answers: list[str]) -> str | None:
     """The answer cell a test cell tests: `test_mul_hidden` tests `mul`."""
     name = test_gid.removeprefix("test_").removesuffix("_hidden")
     return name if name in answers else None
-
-
-def answer_ids(aid: str) -> list[str]:
-    """The code answer cells of `aid`, in notebook order."""
-    nb = notebooks.read(SOLUTIONS / f"{aid}.ipynb")
-    return [notebooks.grade_id(c) for c in nb.cells if notebooks.is_answer(c) and c.cell_type == "code"]
-
-
-def whole_run(aid: str) -> set[str]:
-    """Test cells of `aid` that judge a whole run of the student's code, never run again."""
-    meta = notebooks.read(SOLUTIONS / f"{aid}.ipynb").metadata
-    return set(meta.get("course", {}).get("whole_run", []))
 
 
 def _answers(nb: NotebookNode) -> dict[str, str]:
@@ -49,9 +37,7 @@ def _answers(nb: NotebookNode) -> dict[str, str]:
 
 def with_reference(nb: NotebookNode, aid: str, replaced: list[str]) -> NotebookNode:
     """A copy of `nb` whose answer cells in `replaced` hold the reference's answer."""
-    from autograder.authoring.samples import reference_answers
-
-    answers = reference_answers(aid)
+    answers = assignment(aid).reference_answers
     changed = copy.deepcopy(nb)
     for cell in changed.cells:
         if notebooks.is_answer(cell) and notebooks.grade_id(cell) in replaced:
@@ -67,8 +53,8 @@ def charged_once(
 ) -> dict[str, Verdict]:
     """`verdicts` with every later cell that failed only because of an earlier method's mistake
     turned into a pass; `rerun(notebook)` grades a notebook in a fresh sandbox (None if stopped)."""
-    answers = answer_ids(aid)
-    keep = whole_run(aid)
+    answers = list(assignment(aid).answer_ids)
+    keep = assignment(aid).whole_run
     stub = _answers(notebooks.read(release_path(aid)))
     mine = _answers(nb)
     verdicts, replaced = dict(verdicts), []

@@ -25,7 +25,8 @@ from nbformat import NotebookNode
 from traitlets import Bool
 
 from autograder.course import notebooks
-from autograder.course.paths import ENGINE_FILE, IN_NOTEBOOK, SOLUTIONS, WORK, limits
+from autograder.course.assignment import assignment
+from autograder.course.paths import ENGINE_FILE, IN_NOTEBOOK, SOLUTIONS, WORK
 from autograder.course.reference import reference_engine
 from autograder.worker.charge import charged_once
 from autograder.worker.graded_source import moved_seed, perturbed, stripped
@@ -44,11 +45,6 @@ class NotebookStopped(RuntimeError):
     pass
 
 
-def _salt(aid: str) -> str:
-    # Secret as long as the solutions are: the kernel never sees solutions/.
-    return hashlib.sha256((SOLUTIONS / f"{aid}.ipynb").read_bytes()).hexdigest()
-
-
 def run_graded(nb: NotebookNode, aid: str, reference: bool = False) -> tuple[NotebookNode, str | None]:
     """Execute a copy of `nb` as grading does; return (the executed copy, why it was stopped or None).
     A submission's test cells run stripped of what their checks are compared with; the
@@ -63,7 +59,7 @@ def run_graded(nb: NotebookNode, aid: str, reference: bool = False) -> tuple[Not
 
 def _run_once(nb, aid, reference):
     run = copy.deepcopy(nb)
-    salt = _salt(aid)
+    salt = assignment(aid).salt
     for cell in run.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -71,7 +67,7 @@ def _run_once(nb, aid, reference):
                 cell.source = perturbed(cell.source, f"{salt}:{cell.metadata.nbgrader.grade_id}")
                 if not reference:
                     cell.source = stripped(cell.source)
-    lim = limits(aid)
+    lim = assignment(aid).limits
     wanted = sandbox_inputs(aid)
     files, _, env = wanted
     if settings["sandboxed"]:
@@ -99,17 +95,15 @@ def _run_once(nb, aid, reference):
 def sandbox_inputs(aid: str) -> tuple[dict[str, Path], Any, dict[str, str]]:
     """(files, limits, env) of a graded run of `aid`, as `Sandbox` takes them: the reference
     engine beside the notebook, the assignment's memory and CPU limits, grading mode."""
-    from autograder.sandbox import Limits
-
     engine = reference_engine(aid)
-    lim = limits(aid)
+    lim = assignment(aid).limits
     files = {"torch/__init__.py": STAND_IN}  # `import torch` binds the stand-in, never PyTorch
     if engine:
         files[ENGINE_FILE] = engine
     return (
         files,
-        Limits(memory_mb=int(lim["memory_mb"]), cpu_seconds=int(2 * lim["wall_seconds"])),
-        {"MICROGRAD_GRADING": "1", "MICROGRAD_SEED": str(moved_seed(0, _salt(aid)))},
+        lim,
+        {"MICROGRAD_GRADING": "1", "MICROGRAD_SEED": str(moved_seed(0, assignment(aid).salt))},
     )
 
 
@@ -174,13 +168,13 @@ def _execute(run, km, lim, kill, cwd, env):
         stopped.set()
         kill()
 
-    timer = threading.Timer(lim["wall_seconds"], timeout)
+    timer = threading.Timer(lim.wall_seconds, timeout)
     timer.start()
     try:
-        notebooks.run(run, cwd, lim["cell_timeout"], km, env, allow_errors=True, interrupt_on_timeout=True)
+        notebooks.run(run, cwd, lim.cell_timeout, km, env, allow_errors=True, interrupt_on_timeout=True)
     except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
         return (
-            f"stopped after the time limit of {lim['wall_seconds']:g} s"
+            f"stopped after the time limit of {lim.wall_seconds:g} s"
             if stopped.is_set()
             else f"stopped: {e}"
             if isinstance(e, notebooks.OutputLimit)
@@ -190,7 +184,7 @@ def _execute(run, km, lim, kill, cwd, env):
         )
     finally:
         timer.cancel()
-    return f"stopped after the time limit of {lim['wall_seconds']:g} s" if stopped.is_set() else None
+    return f"stopped after the time limit of {lim.wall_seconds:g} s" if stopped.is_set() else None
 
 
 def expected_reports(aid: str) -> dict:

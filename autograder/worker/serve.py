@@ -24,14 +24,14 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and
 from nbgrader.api import Gradebook, MissingEntry  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
 
+from autograder.course.assignment import assignment
+from autograder.course.limits import VERDICT_CHARS
 from autograder.course.nbgrader_setup import fresh_course, nbgrader_api
-from autograder.course.paths import COURSE_ID, WORK, limits
+from autograder.course.paths import COURSE_ID, WORK
 from autograder.worker import execute
 from autograder.worker.cohort_course import autograded, keep_autograded
 from autograder.worker.feedback import KeepVerdictsOnly, is_test
 from autograder.worker.result import CellResult, Result, Status, Task, feedback_page
-
-MESSAGE_CHARS = 2000  # of one test cell's verdict
 
 
 class Watchdog:
@@ -120,7 +120,7 @@ def _scratch() -> Path:
 
 
 def _api(course: Path, aid: str) -> NbGraderAPI:
-    return nbgrader_api(course, limits(aid)["cell_timeout"])
+    return nbgrader_api(course)
 
 
 def _gradebook(course: Path) -> Gradebook:
@@ -171,14 +171,14 @@ def grade_one(course: Path, api: NbGraderAPI, task: Task, out: Path) -> Result:
 
 def _autograde(api: NbGraderAPI, task: Task) -> str | None:
     """Run nbgrader's autograde on the submitted notebook; why it failed, or None."""
-    lim = limits(task.assignment)
+    lim = assignment(task.assignment).limits
     execute.settings.update(slot=task.slot, sandboxed=task.sandbox, spare=True)
     execute.last_stop["reason"] = None
     # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
     # A process's RSS counts shared library pages that its cgroup does not, so with a sandbox the
     # backstop waits a margin above the limit: the cgroup's own verdict comes first.
-    memory_mb = int(lim["memory_mb"] * (1.25 if task.sandbox else 1))
-    with Watchdog(int(lim["wall_seconds"]) + 30, memory_mb) as dog:
+    memory_mb = int(lim.memory_mb * (1.25 if task.sandbox else 1))
+    with Watchdog(int(lim.wall_seconds) + 30, memory_mb) as dog:
         outcome = api.autograde(task.assignment, task.student, force=True, create=True)
     # The watchdog's reason first: when it kills, the executor only sees a dead kernel.
     reason = dog.reason or execute.last_stop["reason"]
@@ -221,7 +221,7 @@ def _verdicts(autograded: Path) -> dict[str, str]:
         message = "\n".join(filter(None, map(_output_text, cell.outputs)))
         if message:
             gid = cell.metadata.nbgrader.grade_id
-            messages[gid] = message if len(message) <= MESSAGE_CHARS else message[:MESSAGE_CHARS] + " ..."
+            messages[gid] = message if len(message) <= VERDICT_CHARS else message[:VERDICT_CHARS] + " ..."
     return messages
 
 
