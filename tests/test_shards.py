@@ -225,6 +225,11 @@ def test_real_notebooks_graded_in_two_shards_merge_into_one_runs_grades(tmp_path
         return [json.dumps({k: v for k, v in r.items() if k not in ("seconds", "slot", "sig")}) for r in rows]
 
     assert payloads(tmp_path / "whole") == payloads(tmp_path / "merged") and len(payloads(tmp_path / "whole")) == 3
+    for student in ("ann", "cat", "dov"):  # each shard's autograded notebook, as formgrader shows it
+        kept = cohort_course.autograded(outs[shards.shard_of(student, 2)], student, aid)
+        assert cohort_course.autograded(tmp_path / "merged", student, aid).read_bytes() == kept.read_bytes()
+    by_nbgrader, by_sheet = totals(tmp_path / "merged")
+    assert by_nbgrader == by_sheet and len(by_sheet) == 3
 
 
 K8S = Path(shards.__file__).parents[1] / "deploy" / "k8s"
