@@ -167,6 +167,13 @@ def test_a_missing_duplicated_or_foreign_shard_is_refused_with_a_clear_message(f
     assert "every shard must come from one split" in refusal(capsys, *outs, root / "four", key=key)
     assert "no shard manifest" in refusal(capsys, *outs[:2], root / "in", key=key)
 
+    older = json.loads((outs[2] / shards.MANIFEST).read_text())  # its manifest did not cover the gradebook
+    older["version"] = 1
+    older["sig"] = shards._sign(older, key.read_bytes())
+    (outs[2] / shards.MANIFEST).write_text(json.dumps(older))
+    assert "written by another version of the grader" in refusal(capsys, *outs, key=key)
+    grade_cli(inputs, "--out", outs[2], "--shard", "2/3", "--key", key)
+
     result = next((outs[0] / "results").glob("*.json"))
     row = json.loads(result.read_text())
     row["score"] = 5.0

@@ -24,7 +24,7 @@ from autograder.worker.result import feedback_page
 
 MANIFEST = "shard.json"
 MERGED = "shards.json"  # the merged folder's record of the manifests it was made from
-VERSION = 1
+VERSION = 2  # 2: the manifest covers the shard's gradebook and autograded notebooks too
 GRADEBOOK = "gradebook.db"  # merged by name, not copied: its rows' ids are the shard's own
 
 
