@@ -12,20 +12,27 @@ import time
 from pathlib import Path
 
 import pytest
+from nbgrader.api import Gradebook
 from test_workers import FAKE_WORKER
 
 from autograder import cli
 from autograder.authoring import samples
+from autograder.course.nbgrader_setup import nbgrader_api
+from autograder.course.paths import COURSE_ID
 from autograder.grading import grade, shards
+from autograder.worker import cohort_course
 
 AID = "02_value_backward"
 STUDENTS = ["ann", "ben", "cat", "dov", "eve", "fay", "gus", "hal"]
+# The stand-in worker scores cells the gradebook knows, so that nbgrader's totals are the grader's.
+WORKER = FAKE_WORKER.replace('"test_a": [3.0, 3.0]', '"test_add": [2.0, 2.0], "test_mul": [1.0, 1.0]')
 
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
     worker = tmp_path / "fake_worker.py"
-    worker.write_text(FAKE_WORKER)
+    assert WORKER != FAKE_WORKER
+    worker.write_text(WORKER)
     monkeypatch.setattr(grade, "WORKER", [sys.executable, str(worker)])
     monkeypatch.setattr(grade, "WORK", tmp_path / "work")
     monkeypatch.setattr(grade, "reference_engine", lambda aid: None)
@@ -69,6 +76,37 @@ def files(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.parent.name == "results"}
 
 
+def course(out: Path) -> dict[str, bytes]:
+    """The files of OUT's nbgrader course that one run and a merge write alike."""
+    found = {str(p.relative_to(out)): p.read_bytes() for p in sorted((out / "source").rglob("*")) if p.is_file()}
+    return found | {"nbgrader_config.py": (out / "nbgrader_config.py").read_bytes()}
+
+
+def gradebook(out: Path) -> dict[tuple[str, ...], object]:
+    """Every grade and comment of OUT's gradebook, by assignment, notebook, cell and student."""
+    found: dict[tuple[str, ...], object] = {}
+    with Gradebook(cohort_course.url(out), COURSE_ID) as gb:
+        for a in gb.assignments:
+            for sub in a.submissions:
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        at = (a.name, nb.name, g.name, sub.student.id, "grade")
+                        found[at] = (g.auto_score, g.manual_score, g.extra_credit, g.needs_manual_grade)
+                    for c in nb.comments:
+                        found[(a.name, nb.name, c.name, sub.student.id, "comment")] = c.manual_comment
+    return found
+
+
+def totals(out: Path) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    """Each graded submission's score in OUT's gradebook (nbgrader's own sum), and in grades.csv."""
+    with open(out / "grades.csv", newline="") as f:
+        sheet = {
+            (r["student"], r["assignment"]): float(r["score"]) for r in csv.DictReader(f) if r["status"] == "graded"
+        }
+    with Gradebook(cohort_course.url(out), COURSE_ID) as gb:
+        return {key: gb.find_submission(key[1], key[0]).score for key in sheet}, sheet
+
+
 def test_a_student_is_in_one_shard_and_every_shard_has_its_own():
     split = {s: shards.shard_of(s, 3) for s in STUDENTS}
     assert set(split.values()) == {0, 1, 2}, "the names above spread over 3 shards"
@@ -96,6 +134,14 @@ def test_shards_merged_write_the_grades_and_results_of_one_run_byte_for_byte(fak
     rows = list(csv.DictReader(whole.decode().splitlines()))
     assert len(rows) == len(STUDENTS) + 2 and "superseded" in rows[2]["status"], "the error rows come along"
     assert files(root / "whole") == files(root / "merged") and len(files(root / "merged")) == len(STUDENTS)
+    # one nbgrader course, as one run leaves it
+    assert course(root / "merged") == course(root / "whole") and f"source/{AID}/{AID}.ipynb" in course(root / "whole")
+    assert gradebook(root / "merged") == gradebook(root / "whole")
+    by_nbgrader, by_sheet = totals(root / "merged")
+    assert by_nbgrader == by_sheet and len(by_sheet) == len(STUDENTS) and set(by_sheet.values()) == {3.0}
+    api = nbgrader_api(root / "merged")
+    assert [a["name"] for a in api.get_assignments()] == [AID]
+    assert sorted(s["student"] for s in api.get_submissions(AID)) == STUDENTS
 
 
 def refusal(capsys, *outs: Path, key: Path) -> str:
@@ -121,11 +167,42 @@ def test_a_missing_duplicated_or_foreign_shard_is_refused_with_a_clear_message(f
     assert "every shard must come from one split" in refusal(capsys, *outs, root / "four", key=key)
     assert "no shard manifest" in refusal(capsys, *outs[:2], root / "in", key=key)
 
+    older = json.loads((outs[2] / shards.MANIFEST).read_text())  # its manifest did not cover the gradebook
+    older["version"] = 1
+    older["sig"] = shards._sign(older, key.read_bytes())
+    (outs[2] / shards.MANIFEST).write_text(json.dumps(older))
+    assert "written by another version of the grader" in refusal(capsys, *outs, key=key)
+    grade_cli(inputs, "--out", outs[2], "--shard", "2/3", "--key", key)
+
     result = next((outs[0] / "results").glob("*.json"))
     row = json.loads(result.read_text())
     row["score"] = 5.0
     result.write_text(json.dumps(row))
     assert f"{result} is not the file its shard wrote" in refusal(capsys, *outs, key=key)
+
+
+def test_hand_grades_and_comments_given_in_a_shard_come_into_the_merged_course(fake, capsys):
+    root = fake
+    inputs, key = cohort(root / "in"), make_key(root / "shared.key")
+    outs = sharded(inputs, root, 2, key)
+    student = next(s for s in STUDENTS if shards.shard_of(s, 2) == 1)
+    assert cohort_course.set_hand_score(outs[1], student, AID, "test_mul", 0.5)  # autograded 1
+    with Gradebook(cohort_course.url(outs[1]), COURSE_ID) as gb:
+        gb.find_comment("backward", AID, AID, student).manual_comment = "Neat recursion."
+        gb.db.commit()
+    gradebook_changed = f"{outs[1] / 'gradebook.db'} is not the file its shard wrote"
+    assert gradebook_changed in refusal(capsys, *outs, key=key)
+
+    grade_cli(inputs, "--out", outs[1], "--shard", "1/2", "--key", key)  # reads the hand grades, signs anew
+    merged = root / "merged"
+    assert cli.main(["merge", *map(str, outs), "--out", str(merged), "--key", str(key)]) == 0
+    with Gradebook(cohort_course.url(merged), COURSE_ID) as gb:
+        mul = gb.find_grade("test_mul", AID, AID, student)
+        assert (mul.auto_score, mul.manual_score, mul.needs_manual_grade) == (1.0, 0.5, False)
+        assert gb.find_comment("backward", AID, AID, student).manual_comment == "Neat recursion."
+    by_nbgrader, by_sheet = totals(merged)
+    assert by_nbgrader == by_sheet and by_sheet[(student, AID)] == 2.5
+    assert "comment on backward: Neat recursion." in (merged / "grades.csv").read_text()
 
 
 def test_a_shared_key_others_can_read_is_refused(fake, capsys):
@@ -155,6 +232,11 @@ def test_real_notebooks_graded_in_two_shards_merge_into_one_runs_grades(tmp_path
         return [json.dumps({k: v for k, v in r.items() if k not in ("seconds", "slot", "sig")}) for r in rows]
 
     assert payloads(tmp_path / "whole") == payloads(tmp_path / "merged") and len(payloads(tmp_path / "whole")) == 3
+    for student in ("ann", "cat", "dov"):  # each shard's autograded notebook, as formgrader shows it
+        kept = cohort_course.autograded(outs[shards.shard_of(student, 2)], student, aid)
+        assert cohort_course.autograded(tmp_path / "merged", student, aid).read_bytes() == kept.read_bytes()
+    by_nbgrader, by_sheet = totals(tmp_path / "merged")
+    assert by_nbgrader == by_sheet and len(by_sheet) == 3
 
 
 K8S = Path(shards.__file__).parents[1] / "deploy" / "k8s"

@@ -5,7 +5,7 @@ one student's files in one part) into its own OUT, and writes OUT/shard.json: K,
 the whole cohort's file names and sizes and one of its own part's contents, and the digest of
 every file it wrote, signed with the key the shards share (`--key FILE`). `merge` checks every
 manifest and file, refuses a missing, duplicated or foreign shard, and writes the grades.csv a
-single run would have written.
+single run would have written, and one nbgrader course holding every shard's gradebook.
 """
 
 import csv
@@ -13,16 +13,19 @@ import hashlib
 import hmac
 import json
 import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from autograder.grading import grade
+from autograder.worker import cohort_course
 from autograder.worker.result import feedback_page
 
 MANIFEST = "shard.json"
 MERGED = "shards.json"  # the merged folder's record of the manifests it was made from
-VERSION = 1
+VERSION = 2  # 2: the manifest covers the shard's gradebook and autograded notebooks too
+GRADEBOOK = "gradebook.db"  # merged by name, not copied: its rows' ids are the shard's own
 
 
 class Refused(Exception):
@@ -90,13 +93,14 @@ def write_manifest(
 ) -> Path:
     """OUT/shard.json for shard `k` of `n` of `cohort`, whose part is `graded` (after grading)."""
     out = Path(out)
-    files = ["grades.csv"]
+    files = ["grades.csv"] + ([GRADEBOOK] if (out / GRADEBOOK).exists() else [])
     for s in graded:
         if s.result is not None:
             files.append(str(grade._result_path(out, s).relative_to(out)))
-            page = feedback_page(out, s.student, s.assignment or "")
-            if page.exists():
-                files.append(str(page.relative_to(out)))
+            aid = s.assignment or ""
+            for path in (feedback_page(out, s.student, aid), cohort_course.autograded(out, s.student, aid)):
+                if path.exists():
+                    files.append(str(path.relative_to(out)))
     manifest: dict[str, Any] = {
         "version": VERSION,
         "shard": k,
@@ -187,12 +191,15 @@ def _intact(shard: Path, m: dict[str, Any]) -> None:
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise Refused(f"{shard}: its manifest names a file outside it ({name})")
         if _file_digest(shard / name) != digest:
-            raise Refused(f"{shard / name} is not the file its shard wrote (changed or missing since)")
+            # Hand grades count once the shard's own run has read them and signed its gradebook anew.
+            again = ": grade the shard again after giving hand grades" if name == GRADEBOOK else ""
+            raise Refused(f"{shard / name} is not the file its shard wrote (changed or missing since){again}")
 
 
 def merge(shards: list[str | Path], out: str | Path, key_file: str | Path | None = None) -> Path:
     """Check `shards` and merge them into `out`: grades.csv, results/ and feedback/ as one run
-    over the whole cohort writes them. Returns the path of grades.csv; Refused if they cannot be."""
+    over the whole cohort writes them, and one nbgrader course (see `_one_course`). Returns the
+    path of grades.csv; Refused if they cannot be."""
     paths = [Path(s) for s in shards]
     if not paths:
         raise Refused("no shards given")
@@ -205,6 +212,30 @@ def merge(shards: list[str | Path], out: str | Path, key_file: str | Path | None
         for name in m["files"]:
             if name.startswith("results/") and grade._verified(shard / name, key) is None:
                 raise Refused(f"{shard / name} does not verify with this key")
+    with tempfile.TemporaryDirectory(prefix="merge-") as tmp:
+        gradebooks = _gradebooks(checked, Path(tmp))
+        rows = _merge_files(checked, out)
+        _one_course(out, sorted({row[1] for row in rows if row[1]}), gradebooks)
+    (out / MERGED).write_text(json.dumps([{k: m[k] for k in ("shard", "of", "inputs")} for _, m in checked]) + "\n")
+    return out / "grades.csv"
+
+
+def _gradebooks(checked: list[tuple[Path, dict[str, Any]]], tmp: Path) -> list[Path]:
+    """A copy in `tmp` of each shard's gradebook, checked against its manifest: the copy is the
+    file that was checked, whatever happens to the shard's own meanwhile."""
+    copies = []
+    for shard, m in checked:
+        if GRADEBOOK in m["files"]:
+            copy = tmp / f"shard{m['shard']}.db"
+            shutil.copyfile(shard / GRADEBOOK, copy)
+            if _file_digest(copy) != m["files"][GRADEBOOK]:
+                raise Refused(f"{shard / GRADEBOOK} is not the file its shard wrote (changed since)")
+            copies.append(copy)
+    return copies
+
+
+def _merge_files(checked: list[tuple[Path, dict[str, Any]]], out: Path) -> list[list[str]]:
+    """Copy every shard's files into `out` and write its grades.csv; returns grades.csv's rows."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list[list[str]] = []
     for shard, m in checked:
@@ -214,7 +245,7 @@ def merge(shards: list[str | Path], out: str | Path, key_file: str | Path | None
             raise Refused(f"{shard}/grades.csv has the columns {header}, not {grade.COLUMNS}")
         rows += body
         for name in m["files"]:
-            if name != "grades.csv":
+            if name not in ("grades.csv", GRADEBOOK):
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(shard / name, out / name)
     # One student's rows are all in one shard, in the order one run writes them: sorting by
@@ -224,5 +255,14 @@ def merge(shards: list[str | Path], out: str | Path, key_file: str | Path | None
         writer = csv.writer(f)
         writer.writerow(grade.COLUMNS)
         writer.writerows(rows)
-    (out / MERGED).write_text(json.dumps([{k: m[k] for k in ("shard", "of", "inputs")} for _, m in checked]) + "\n")
-    return out / "grades.csv"
+    return rows
+
+
+def _one_course(out: Path, aids: list[str], gradebooks: list[Path]) -> None:
+    """OUT's nbgrader course: source/ and nbgrader_config.py as one run over `aids` writes them,
+    and one gradebook holding every shard's submissions, grades and comments, copied by name (the
+    autograded notebooks came with the shards' files)."""
+    cohort_course.prepare(out, aids)
+    if (out / GRADEBOOK).exists():
+        for db in gradebooks:
+            cohort_course.take_in(out, db)

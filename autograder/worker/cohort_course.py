@@ -4,7 +4,8 @@ Each grading worker has a course and a gradebook of its own, copied from one tem
 uuids say nothing across gradebooks: the parent records every result into OUT's gradebook by
 name (assignment, notebook, cell, student) as it arrives. Only the automatic part of a grade is
 ever written here; `manual_score` and `manual_comment` belong to the instructor (formgrader,
-manual_grades.csv) and are read back by the next `grade`.
+manual_grades.csv) and are read back by the next `grade`. `merge` makes one course of many
+shards' the same way: each shard's gradebook is copied in by name, its hand grades included.
 
 formgrader renders a submission as HTML without sanitising it, so the notebooks kept here hold
 only the text and image outputs of their cells and their markdown sanitised as the feedback page
@@ -112,12 +113,9 @@ def record(out: Path, result: Result) -> None:
     with Gradebook(url(out), COURSE_ID) as gb, warnings.catch_warnings():
         # nbgrader builds a new submission's rows in an order SQLAlchemy warns about, harmlessly.
         warnings.simplefilter("ignore", SAWarning)
-        try:
-            gb.find_assignment(result.assignment)
-        except MissingEntry:
+        sub = _submission(gb, result.assignment, result.student)
+        if sub is None:
             return
-        gb.update_or_create_student(result.student)
-        sub = gb.update_or_create_submission(result.assignment, result.student)
         for nb in sub.notebooks:
             for g in nb.grades:
                 t = result.tests.get(g.name)
@@ -127,6 +125,58 @@ def record(out: Path, result: Result) -> None:
                 g.auto_score = None if waiting else t.score
                 g.needs_manual_grade = waiting and g.manual_score is None
         gb.db.commit()
+
+
+def _submission(gb: Gradebook, aid: str, student: str) -> Any:
+    """The submission of `student` for `aid` in `gb`, made with its empty grades and comments if
+    it has none yet; None when `gb` does not know the assignment."""
+    try:
+        gb.find_assignment(aid)
+    except MissingEntry:
+        return None
+    gb.update_or_create_student(student)
+    return gb.update_or_create_submission(aid, student)
+
+
+def take_in(out: Path, db: Path) -> None:
+    """Copy every submission of the gradebook `db` (another course's, such as a shard's) into
+    OUT's, by assignment, notebook, cell and student name: its automatic scores replace OUT's
+    as `record` replaces them; its manual scores, extra credit and comments are copied where it
+    has them, and OUT's own are kept where it has none. A cell or assignment OUT does not know is
+    left out."""
+    _one_engine_per_gradebook()
+    with (
+        Gradebook(f"sqlite:///{db.resolve()}", COURSE_ID) as src,
+        Gradebook(url(out), COURSE_ID) as dst,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", SAWarning)
+        for a in src.assignments:
+            for given in a.submissions:
+                sub = _submission(dst, a.name, given.student.id)
+                if sub is not None:
+                    _copy_marks(given, sub)
+        dst.db.commit()
+
+
+def _copy_marks(given: Any, sub: Any) -> None:
+    """The grades and comments of the submission `given` copied into `sub`, cell by cell name."""
+    grades = {(nb.name, g.name): g for nb in sub.notebooks for g in nb.grades}
+    comments = {(nb.name, c.name): c for nb in sub.notebooks for c in nb.comments}
+    for nb in given.notebooks:
+        for g in nb.grades:
+            mine = grades.get((nb.name, g.name))
+            if mine is None:
+                continue
+            mine.auto_score = g.auto_score
+            if g.manual_score is not None:
+                mine.manual_score = g.manual_score
+            if g.extra_credit is not None:
+                mine.extra_credit = g.extra_credit
+            mine.needs_manual_grade = g.needs_manual_grade and mine.manual_score is None
+        for c in nb.comments:
+            if c.manual_comment and (nb.name, c.name) in comments:
+                comments[(nb.name, c.name)].manual_comment = c.manual_comment
 
 
 def hand_grades(out: Path, student: str, aid: str) -> dict[str, tuple[float | None, str]]:
