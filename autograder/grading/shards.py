@@ -265,4 +265,4 @@ def _one_course(out: Path, aids: list[str], gradebooks: list[Path]) -> None:
     cohort_course.prepare(out, aids)
     if (out / GRADEBOOK).exists():
         for db in gradebooks:
-            cohort_course.take_in(out, db)
+            cohort_course.merge_gradebook(out, db)

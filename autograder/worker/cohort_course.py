@@ -138,7 +138,7 @@ def _submission(gb: Gradebook, aid: str, student: str) -> Any:
     return gb.update_or_create_submission(aid, student)
 
 
-def take_in(out: Path, db: Path) -> None:
+def merge_gradebook(out: Path, db: Path) -> None:
     """Copy every submission of the gradebook `db` (another course's, such as a shard's) into
     OUT's, by assignment, notebook, cell and student name: its automatic scores replace OUT's
     as `record` replaces them; its manual scores, extra credit and comments are copied where it
