@@ -165,11 +165,13 @@ def _attacks(out):
             """,
             True,
         ),
+        # The module's path as the cohort was pinned (tests/attack_grades.csv holds the review note
+        # that names it); the secrets above name the module where it lives now.
         "import-repo": (
             f"""
             import sys
             sys.path[:0] = [{str(ROOT)!r}, "/work/main"]
-            from autograder.authoring.samples import filled
+            from autograder.samples import filled
             for _c in filled({AID!r})["cells"]:
                 if _c["metadata"].get("nbgrader", {{}}).get("solution"):
                     exec("".join(_c["source"]))
