@@ -16,8 +16,9 @@ Each kernel therefore starts as
   sandbox the CPU weight of one process (`nice` stands in without one);
 * bwrap loads a seccomp filter (`seccomp_filter()`) that fails DENIED_SYSCALLS with EPERM.
 
-All of it is data first: `policy.Policy` holds what a kernel sees and may use, and `argv.command`
-derives the launcher's command line from it.
+All of it is data first: `policy.Policy` holds what a kernel sees and may use, `argv.command`
+derives the launcher's command line from it, and `python -m autograder sandbox --explain` prints
+both.
 
 That is level "full". Level "uid" is for a root grader on a machine that refuses bwrap (a Docker
 container's seccomp profile refuses user namespaces, as on Gradescope): no bwrap, no namespaces,
@@ -35,6 +36,7 @@ run_autograder sets it to what `best_level()` found before it grades).
 from autograder.course.limits import Limits
 from autograder.sandbox.argv import command
 from autograder.sandbox.cgroups import CPU_SHARES, CPU_WEIGHT, WORKER_CGROUP, confine_worker, limits_enforced_by
+from autograder.sandbox.explain import explain
 from autograder.sandbox.host import STRAY_DIRS, hide_from_kernels
 from autograder.sandbox.kernel import Sandbox
 from autograder.sandbox.policy import HIDDEN_PACKAGES, KERNEL_UID_BASE, NICE, Policy, policy_for
@@ -60,6 +62,7 @@ __all__ = [
     "command",
     "confine_worker",
     "default_level",
+    "explain",
     "hide_from_kernels",
     "limits_enforced_by",
     "policy_for",
