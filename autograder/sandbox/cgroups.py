@@ -51,7 +51,7 @@ class Cgroups:
     """Memory, pids and CPU-time accounting for one sandbox, created under the grader's own cgroup
     (so that it also works inside a container that delegates only its own subtree)."""
 
-    def __init__(self, version: str, dirs: dict[str, Path]):
+    def __init__(self, version: str, dirs: dict[str, Path]) -> None:
         self.version, self.dirs = version, dirs
 
     @staticmethod

@@ -12,7 +12,7 @@ from pathlib import Path
 from autograder.course.limits import Limits
 from autograder.sandbox.argv import Arg, Fd, command, kernel_command
 from autograder.sandbox.cgroups import CPU_SHARES, CPU_WEIGHT, limits_enforced_by, procs_files_for
-from autograder.sandbox.policy import WORKDIR, Policy, detours, kernel_uid, policy_for
+from autograder.sandbox.policy import LAUNCHER_ENV, WORKDIR, Policy, detours, kernel_uid, policy_for
 from autograder.sandbox.probe import level_or_default
 from autograder.sandbox.seccomp import seccomp_filter, seccomp_unavailable
 
@@ -81,6 +81,7 @@ def describe(policy: Policy, argv: Sequence[Arg]) -> str:
         )
     out += ["", "environment (everything else is cleared)"]
     out += [f"  {k}={v}" for k, v in policy.env]
+    out.append(f"  (the launcher itself runs with {' '.join(f'{k}={v}' for k, v in LAUNCHER_ENV.items())} alone)")
     out += ["", "network"]
     out.append(
         "  the host's (level 'uid' cannot refuse it)" if policy.network else "  none: a network namespace of its own"

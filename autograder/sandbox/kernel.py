@@ -22,7 +22,7 @@ from autograder.course.limits import Limits
 from autograder.sandbox.argv import command, kernel_command, resolve
 from autograder.sandbox.cgroups import Cgroups, dead, watchdog_over
 from autograder.sandbox.host import hide_from_other_users, hold_uid, remove_strays
-from autograder.sandbox.policy import WORKDIR, Policy, detours, kernel_uid, policy_for
+from autograder.sandbox.policy import LAUNCHER_ENV, WORKDIR, Policy, detours, kernel_uid, policy_for
 from autograder.sandbox.probe import LEVEL_VAR, LEVELS, level_or_default
 from autograder.sandbox.seccomp import seccomp_filter
 
@@ -78,7 +78,7 @@ class _SandboxKernelManager(AsyncKernelManager):
             with open(self.sandbox.log, "ab") as log:
                 # Own stdout/stderr: an IPython kernel keeps writing to what it inherits, and the
                 # grader's stdout carries result rows. The launcher gets no secrets in its env.
-                kw.update(env={"PATH": "/usr/bin:/bin"}, cwd="/", stdout=log, stderr=log, pass_fds=fds, close_fds=True)
+                kw.update(env=dict(LAUNCHER_ENV), cwd="/", stdout=log, stderr=log, pass_fds=fds, close_fds=True)
                 await super()._async_launch_kernel(cmd, **kw)
         finally:
             for fd in fds:
@@ -119,7 +119,7 @@ class Sandbox:
         slot: int = 0,
         env: dict[str, str] | None = None,
         level: str | None = None,
-    ):
+    ) -> None:
         level = level_or_default(level)
         if level not in LEVELS:
             raise ValueError(f"sandbox level must be one of {LEVELS} ({LEVEL_VAR}), not {level!r}")
@@ -219,12 +219,6 @@ class Sandbox:
             os.close(self._uid_lock)  # last: until now, any process of its uid may still be its own
             self._uid_lock = None
 
-    # -- internals ---------------------------------------------------------------------------
-
-    def _give_to_kernel(self, path: str | Path) -> None:
-        if self.root:
-            os.chown(path, self.uid, self.uid)
-
     def policy(self, workdir: str = WORKDIR) -> Policy:
         """What this sandbox's kernel sees and may use, with `workdir` its work folder."""
         return policy_for(
@@ -240,6 +234,12 @@ class Sandbox:
             self._cgroups.procs_files() if self._cgroups else [],
             seccomp_filter(),
         )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _give_to_kernel(self, path: str | Path) -> None:
+        if self.root:
+            os.chown(path, self.uid, self.uid)
 
     def _command(self, kernel_cmd: list[str], ip: str) -> tuple[list[str], list[int]]:
         """The launcher command around `kernel_cmd`, and the fds it must inherit (caller closes)."""

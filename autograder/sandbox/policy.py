@@ -30,6 +30,8 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
 # the student's code. Inside bwrap an empty tmpfs covers each; at level "uid" they become root's
 # alone (0700). The grader puts its stand-in (`torch_stand_in.py`) in the work folder instead.
 HIDDEN_PACKAGES = ("torch", "functorch", "torchgen")
+# The launcher's whole environment (it runs as the grader's uid until setpriv): no secret passes.
+LAUNCHER_ENV = {"PATH": "/usr/bin:/bin"}
 NICE = 10  # where no cgroup gives the sandbox a CPU weight of its own, a lower priority stands in
 # The environment of every kernel before the sandbox's own `env`; nothing of the grader's passes.
 _KERNEL_ENV = {
