@@ -219,8 +219,9 @@ class Sandbox:
             os.close(self._uid_lock)  # last: until now, any process of its uid may still be its own
             self._uid_lock = None
 
-    def policy(self, workdir: str = WORKDIR) -> Policy:
-        """What this sandbox's kernel sees and may use, with `workdir` its work folder."""
+    def policy(self, workdir: str | None = None) -> Policy:
+        """What this sandbox's kernel sees and may use, with `workdir` its work folder (by default
+        `self.workdir`: WORKDIR at level "full", the last kernel start's folder at level "uid")."""
         return policy_for(
             self.level,
             self.files,
@@ -230,7 +231,7 @@ class Sandbox:
             self.root,
             self._conn,
             self._detours,
-            workdir,
+            self._workdir if workdir is None else workdir,
             self._cgroups.procs_files() if self._cgroups else [],
             seccomp_filter(),
         )
