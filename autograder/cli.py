@@ -123,6 +123,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("assignment")
     p.add_argument("dest", help="folder to write ASSIGNMENT.ipynb into")
+
+    p = commands.add_parser("sandbox", help="what a graded kernel sees and may use, and its command line")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        required=True,
+        help="print the sandbox's policy (filesystem, environment, limits, syscalls, user) and the "
+        "exact command line derived from it",
+    )
+    p.add_argument(
+        "assignment",
+        nargs="?",
+        help="the sandbox of this assignment's graded runs (its files, limits, environment); "
+        "default: no files and the default limits",
+    )
+    p.add_argument("--level", choices=["full", "uid"], help="default: MICROGRAD_SANDBOX_LEVEL, else full")
     return parser
 
 
@@ -228,6 +244,22 @@ def _release_solutions(args: argparse.Namespace) -> int:
     return _wrote("release-solutions", make, (ValueError,))
 
 
+def _sandbox(args: argparse.Namespace) -> int:
+    from autograder import sandbox
+    from autograder.worker.execute import sandbox_inputs
+
+    try:
+        files, limits, env = sandbox_inputs(args.assignment) if args.assignment else ({}, sandbox.Limits(), {})
+        print(sandbox.explain(files, limits, env, args.level), end="")
+    except FileNotFoundError as e:
+        print(f"sandbox: no such assignment: {args.assignment} ({e.filename})", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"sandbox: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build": _build,
     "lessons": _lessons,
@@ -240,6 +272,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": _export,
     "report": _report,
     "release-solutions": _release_solutions,
+    "sandbox": _sandbox,
 }
 
 

@@ -306,7 +306,7 @@ def _main_with(root, patch):
     """What run_autograder runs (`python -m autograder.delivery.gradescope ROOT`, from the unpacked
     source, umask 077), after `patch` makes autograder.sandbox see another machine."""
     code = (
-        f"import os, sys; os.umask(0o077); from autograder import sandbox; {patch}; "
+        f"import os, sys; os.umask(0o077); from autograder.sandbox import probe as sandbox; {patch}; "
         f"from autograder import gradescope; sys.exit(gradescope.main([{str(root)!r}]))"
     )
     env = {k: v for k, v in os.environ.items() if k != sandbox.LEVEL_VAR}

@@ -7,6 +7,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder import sandbox
+from autograder.sandbox.policy import hidden_dirs
 from autograder.worker import execute
 
 pytestmark = pytest.mark.kernel
@@ -32,7 +33,7 @@ def test_import_torch_binds_the_stand_in_and_the_real_package_stays_out_of_reach
         pytest.fail(f"sandbox level {level} is unavailable here: {sandbox.unavailable(level)}")
     monkeypatch.setenv(sandbox.LEVEL_VAR, level)
     if level == "full":  # undo level uid's modes, so that only the sandbox's cover can hide the package
-        for d in sandbox._hidden_dirs():
+        for d in hidden_dirs():
             os.chmod(d, 0o755)
     run, reason = execute.run_graded(new_notebook(cells=[new_code_cell(LOOK)]), "07_capstone", reference=True)
     assert reason is None, reason

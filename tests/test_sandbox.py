@@ -21,13 +21,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder import sandbox
-from autograder.course import notebooks
-from autograder.sandbox import Limits, Sandbox
+from autograder.course import notebooks, paths
+from autograder.sandbox import Limits, Sandbox, host
+from autograder.sandbox.cgroups import Cgroups
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
 
 ROOT = os.geteuid() == 0
-REPO = Path(sandbox.__file__).resolve().parents[1]
+REPO = paths.ROOT  # the repository: its solutions and grader stay out of every sandbox
 SECRET_VAR = "GRADER_SECRET_TOKEN"
 ALLOWED_ENV = {
     "PATH",
@@ -171,7 +172,7 @@ def mode(request, monkeypatch):
         def refuse(cls, name, limits):
             raise OSError("cgroups switched off by the test")
 
-        monkeypatch.setattr(sandbox._Cgroups, "create", classmethod(refuse))
+        monkeypatch.setattr(Cgroups, "create", classmethod(refuse))
     return request.param
 
 
@@ -195,8 +196,8 @@ def test_sandbox_is_available_here():
 
 
 def test_unavailable_says_why_without_bwrap(monkeypatch):
-    real_which = sandbox.shutil.which
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name, **kw: None if name == "bwrap" else real_which(name, **kw))
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, **kw: None if name == "bwrap" else real_which(name, **kw))
     sandbox.unavailable.cache_clear()
     try:
         assert sandbox.unavailable() == "bwrap is not installed"
@@ -345,7 +346,7 @@ def test_the_kernel_runs_under_the_seccomp_filter(shared):
 def test_the_filter_is_data_made_once_per_machine():
     program = sandbox.seccomp_filter()
     assert sandbox.seccomp_unavailable() is None and program and len(program) % 8 == 0
-    kept = list(Path(sandbox._private_dir()).glob("seccomp-*.bpf"))
+    kept = list(Path(host.private_dir()).glob("seccomp-*.bpf"))
     assert program in [p.read_bytes() for p in kept]
     with Sandbox({}, Limits(), slot=27) as sb:
         cmd, fds = sb._command([sys.executable, "-c", "pass"], str(sb._conn / "k1"))
@@ -385,8 +386,9 @@ def test_a_worker_has_a_memory_cgroup_beside_its_kernels(tmp_path):
     # The worker stands in: it waits for its cgroup, then makes a sandbox's cgroups as a worker does.
     code = (
         "import sys; sys.stdin.readline()\n"
-        "from autograder import sandbox\n"
-        "cg = sandbox._Cgroups.create('probe-worker-kernel', sandbox.Limits())\n"
+        "from autograder.course.limits import Limits\n"
+        "from autograder.sandbox.cgroups import Cgroups\n"
+        "cg = Cgroups.create('probe-worker-kernel', Limits())\n"
         "print([str(d) for d in cg.dirs.values()]); cg.remove()\n"
     )
     worker = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -720,12 +722,12 @@ def test_hide_from_kernels_keeps_the_python_it_runs(tmp_path, monkeypatch):
     for p in [source / ".venv" / "bin" / "python", source / "solutions" / "a.ipynb"]:
         p.chmod(0o644)
     host_mode = stat.S_IMODE(os.stat("/etc/hostname").st_mode)
-    monkeypatch.setattr(sandbox, "_python_dirs", lambda: [str(source / ".venv"), sys.base_prefix])
+    monkeypatch.setattr(host, "python_dirs", lambda: [str(source / ".venv"), sys.base_prefix])
     sandbox.hide_from_kernels(source, tmp_path / "missing")
     mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
     # Not even traversable: a launcher reaches the venv through a private mount, where it may
     # have one; only where none is allowed does the way to the venv stay traversable.
-    assert mode(source) == (0o700 if sandbox._private_mounts() else 0o701)
+    assert mode(source) == (0o700 if host.private_mounts() else 0o701)
     assert mode(source / "solutions") == 0o700 and mode(source / "solutions" / "a.ipynb") == 0o600
     assert mode(source / ".venv") == mode(source / ".venv" / "bin") == 0o755  # the venv as it was
     assert mode(source / ".venv" / "bin" / "python") == 0o644
@@ -823,8 +825,8 @@ def fresh_answers(monkeypatch):
 
 
 def _without_bwrap(monkeypatch):
-    real_which = sandbox.shutil.which
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name, **kw: None if name == "bwrap" else real_which(name, **kw))
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, **kw: None if name == "bwrap" else real_which(name, **kw))
     sandbox.unavailable.cache_clear()
 
 
@@ -851,7 +853,7 @@ def test_without_bwrap_a_root_grader_gets_level_uid_when_it_asks(fresh_answers, 
 
 def test_without_bwrap_or_root_there_is_no_level(fresh_answers, monkeypatch):
     _without_bwrap(monkeypatch)
-    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert sandbox.best_level() is None
     assert "root" in sandbox.unavailable("uid")
     with pytest.raises(ValueError, match="root"):
