@@ -5,7 +5,9 @@ import sys
 from collections.abc import Callable
 
 from autograder.authoring import build, lessons, samples
-from autograder.delivery import gradescope, release, site, solutions_release
+from autograder.course.assignment import assignment
+from autograder.delivery import release, site, solutions_release
+from autograder.delivery.gradescope.bundle import bundle
 from autograder.grading import grade, late, shards
 from autograder.reports import class_report as report
 from autograder.reports import export
@@ -198,8 +200,8 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _gradescope(args: argparse.Namespace) -> int:
-    path = gradescope.bundle([args.assignment], args.out or f"gradescope/{args.assignment}.zip")
-    points = gradescope.autograded_points(args.assignment)
+    path = bundle([args.assignment], args.out or f"gradescope/{args.assignment}.zip")
+    points = assignment(args.assignment).autograded_points
     print(f"wrote {path}: upload it to Gradescope; autograder points: {points:g}")
     return 0
 

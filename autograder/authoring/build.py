@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from autograder.course import notebooks
+from autograder.course.collapsed import COLLAPSED, HIDE_TAG
 from autograder.course.nbgrader_setup import fresh_course
 from autograder.course.paths import (
     COLAB_LINK,
@@ -83,27 +84,6 @@ def with_shared(source: str, shared: str) -> str:
     """`source` with the current text of its shared file in place of the part above the marker."""
     marker = shared.splitlines(keepends=True)[-1]
     return shared + (source.rsplit(marker, 1)[1] if marker in source else "")
-
-
-# Course code a student runs but need not read opens collapsed: in Colab as a form with a title
-# (`#@title`, the cell's first line), in JupyterLab and Notebook 7 as hidden input (and tagged
-# `hide-input` for tools that honour it). A one-line note above each says what it does and to run
-# it. {grade_id: (title, note)}; a cell that writes a file has no title (`%%writefile` comes first).
-COLLAPSED = {
-    "setup": (
-        "The course's checks",
-        "**Run the next cell first**: it holds the course's checks, which every test uses.",
-    ),
-    "debug_tools": ("Debugging tools", "**Run the next cell** to use the debugging tools below (not graded)."),
-    "load_engine": ("Load your micrograd package", "**Run the next cell**: it loads the package you saved."),
-    "check_engine": ("Check your micrograd package", "**Run the next cell**: it tries each part of your package."),
-    "save_engine": (
-        "Save your micrograd package",
-        "**Run the next cell**: it saves your package for the next notebook.",
-    ),
-    "test_micrograd_file": (None, "**Run the next cell**: it writes `test_micrograd.py` next to this notebook."),
-}
-HIDE_TAG = "hide-input"
 
 
 def shared_texts() -> dict[str, str]:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from autograder.authoring.bugs import BUGS, CLASSIC
 from autograder.course import notebooks
-from autograder.course.paths import SOLUTIONS, release_path
+from autograder.course.assignment import assignment
+from autograder.course.paths import release_path
 from autograder.reports import graded
 from autograder.reports.graded import Graded
 
@@ -127,9 +128,8 @@ def answer_code(nb: dict) -> str:
 
 def boilerplate(aid: str) -> list[str]:
     """Code every student may share: the stub's answer cells and the reference answers."""
-    reference = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())
     found = [answer_code(json.loads(release_path(aid).read_text()))] if release_path(aid).exists() else []
-    return found + [answer_code(reference)]
+    return found + [answer_code(assignment(aid).notebook)]
 
 
 def copied(answers: dict[tuple[str, str], str]) -> list[Pair]:
