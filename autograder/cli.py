@@ -1,10 +1,11 @@
-"""python -m autograder {build,lessons,release,site,samples,grade,merge,gradescope,export,report,release-solutions}"""
+"""python -m autograder {new,build,lessons,release,site,samples,grade,merge,gradescope,export,report,
+release-solutions}"""
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from autograder.authoring import build, lessons, samples
+from autograder.authoring import build, lessons, new, samples
 from autograder.course.assignment import assignment
 from autograder.delivery import release, site, solutions_release
 from autograder.delivery.gradescope.bundle import bundle
@@ -16,6 +17,10 @@ from autograder.reports import export
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("new", help="write the source notebook of a new assignment, solutions/NN_name.ipynb")
+    p.add_argument("assignment", help="NN_name: its place in the course and a Python name (the answer's function)")
+    p.add_argument("title", help="the title under the notebook's Colab badge")
 
     commands.add_parser("build", help="regenerate exercises/ and capstone/ from solutions/ with nbgrader")
 
@@ -128,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _new(args: argparse.Namespace) -> int:
+    return _wrote("new", lambda: new.scaffold(args.assignment, args.title), (FileExistsError, ValueError))
+
+
 def _build(args: argparse.Namespace) -> int:
     for path in build.build():
         print(f"built {path}")
@@ -231,6 +240,7 @@ def _release_solutions(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "new": _new,
     "build": _build,
     "lessons": _lessons,
     "release": _release,
