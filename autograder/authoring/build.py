@@ -5,6 +5,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from autograder.course import notebooks
 from autograder.course.collapsed import COLLAPSED, HIDE_TAG
@@ -59,7 +60,7 @@ def _badged(generated: Path, aid: str) -> str:
     return _canonical(json.loads(COLAB_LINK.sub(colab_url(release_path(aid)), generated.read_text())))
 
 
-def _canonical(nb: dict) -> str:
+def _canonical(nb: dict[str, Any]) -> str:
     # One JSON form for every notebook the build writes, so that a rebuild of unchanged sources
     # changes no byte. Raw JSON, not nbformat's: a source notebook's lines stay as they are.
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -99,7 +100,7 @@ def _titled(grade_id: str, text: str) -> str:
     return f"#@title {title}\n" + text if title else text
 
 
-def collapse(cells: list[dict]) -> bool:
+def collapse(cells: list[dict[str, Any]]) -> bool:
     """Collapse the course's own cells in place, each under its note; return whether anything changed."""
     before = json.dumps(cells, sort_keys=True)
     for i in reversed(range(len(cells))):
