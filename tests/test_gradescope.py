@@ -20,8 +20,7 @@ from autograder.course import notebooks
 from autograder.course.assignment import assignment
 from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.course.paths import ROOT, SOLUTIONS, release_path
-from autograder.delivery.gradescope import results as mapping
-from autograder.delivery.gradescope import run
+from autograder.delivery.gradescope import mapping, run
 from autograder.delivery.gradescope.bundle import CONFIG, bundle
 from autograder.grading import grade
 from autograder.grading.intake import released

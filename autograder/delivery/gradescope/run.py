@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.course.paths import ROOT, WORK
-from autograder.delivery.gradescope import results as mapping
+from autograder.delivery.gradescope import mapping
 from autograder.delivery.gradescope.bundle import CONFIG
 from autograder.grading import grade
 from autograder.worker import execute
@@ -99,7 +99,9 @@ def graded(submission: Path, expected: list[str]) -> dict[str, Any]:
     if not found:
         files = sorted(p.name for p in submission.rglob("*") if p.is_file())
         where = f" (found: {', '.join(files[:10])})" if files else ""
-        return mapping.zero(f"No .ipynb notebook in the submission{where}. Upload the notebook of {mapping.names(expected)}.")
+        return mapping.zero(
+            f"No .ipynb notebook in the submission{where}. Upload the notebook of {mapping.names(expected)}."
+        )
     subs = grade.take_in(grade.find_submissions(found, STUDENT))
     mine = [s for s in subs if s.assignment in expected]
     problems = [_problem(s, expected) for s in subs if s.assignment not in expected]
