@@ -1,11 +1,14 @@
-"""python -m autograder {build,lessons,release,site,samples,grade,merge,gradescope,export,report,release-solutions}"""
+"""python -m autograder {new,build,lessons,release,site,samples,grade,merge,gradescope,export,report,
+release-solutions}"""
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from autograder.authoring import build, lessons, samples
-from autograder.delivery import gradescope, release, site, solutions_release
+from autograder.authoring import build, lessons, new, samples
+from autograder.course.assignment import assignment
+from autograder.delivery import release, site, solutions_release
+from autograder.delivery.gradescope.bundle import bundle
 from autograder.grading import grade, late, shards
 from autograder.reports import class_report as report
 from autograder.reports import export
@@ -14,6 +17,10 @@ from autograder.reports import export
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("new", help="write the source notebook of a new assignment, solutions/NN_name.ipynb")
+    p.add_argument("assignment", help="NN_name: its place in the course and a Python name (the answer's function)")
+    p.add_argument("title", help="the title under the notebook's Colab badge")
 
     commands.add_parser("build", help="regenerate exercises/ and capstone/ from solutions/ with nbgrader")
 
@@ -142,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _new(args: argparse.Namespace) -> int:
+    return _wrote("new", lambda: new.scaffold(args.assignment, args.title), (FileExistsError, ValueError))
+
+
 def _build(args: argparse.Namespace) -> int:
     for path in build.build():
         print(f"built {path}")
@@ -214,8 +225,8 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _gradescope(args: argparse.Namespace) -> int:
-    path = gradescope.bundle([args.assignment], args.out or f"gradescope/{args.assignment}.zip")
-    points = gradescope.autograded_points(args.assignment)
+    path = bundle([args.assignment], args.out or f"gradescope/{args.assignment}.zip")
+    points = assignment(args.assignment).autograded_points
     print(f"wrote {path}: upload it to Gradescope; autograder points: {points:g}")
     return 0
 
@@ -261,6 +272,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "new": _new,
     "build": _build,
     "lessons": _lessons,
     "release": _release,

@@ -442,9 +442,9 @@ def gradescope_price(root: Path, aid: str = "02_value_backward") -> None:
     """One submission graded by run_autograder in a simulated /autograder whose image setup.sh
     prepared (`python -m autograder.delivery.gradescope --warm`), against the same notebook graded
     locally with `grade`; and the same in a container that was not prepared, for comparison."""
-    from autograder.delivery import gradescope
+    from autograder.delivery.gradescope.bundle import bundle
 
-    zip_path = gradescope.bundle([aid], root / "autograder.zip")
+    zip_path = bundle([aid], root / "autograder.zip")
     notebook = root / "submitted" / f"{aid}.ipynb"
     notebook.parent.mkdir(parents=True)
     notebook.write_text(json.dumps(samples.filled(aid)))

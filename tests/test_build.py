@@ -3,9 +3,14 @@
 import json
 
 import pytest
+from test_hints import enough_visible_points, hints_under_every_answer
+from test_notebooks import hidden_tests_are_marked
 
-from autograder.authoring.build import COLLAPSED, collapse, release_notebooks
-from autograder.course import notebooks
+from autograder import cli
+from autograder.authoring import new
+from autograder.authoring.build import COLLAPSED, collapse, release_notebooks, shared_texts, with_shared
+from autograder.course import assignment as course_assignment
+from autograder.course import nbgrader_setup, notebooks, paths
 from autograder.course.paths import SOLUTIONS, assignments, release_path
 
 
@@ -26,7 +31,11 @@ def test_every_released_notebook_has_a_solution_source():
 
 @pytest.mark.parametrize("aid", assignments())
 def test_the_course_machinery_opens_collapsed_under_a_note_and_stays_locked(aid):
-    cells = json.loads(release_path(aid).read_text())["cells"]
+    collapsed_and_locked(json.loads(release_path(aid).read_text())["cells"])
+
+
+def collapsed_and_locked(cells):
+    """The course's own cells of a released notebook's raw `cells` open collapsed under their note, locked."""
     collapsed = [i for i, c in enumerate(cells) if notebooks.grade_id(c) in COLLAPSED]
     assert "setup" in {notebooks.grade_id(cells[i]) for i in collapsed}
     for i in collapsed:
@@ -54,3 +63,35 @@ def test_the_course_machinery_opens_collapsed_under_a_note_and_stays_locked(aid)
 def test_collapsing_twice_changes_nothing():
     nb = json.loads((SOLUTIONS / "03_more_ops.ipynb").read_text())
     assert not collapse(nb["cells"]), "the committed source notebooks are already collapsed: run `make build`"
+
+
+def test_new_writes_a_source_notebook_that_nbgrader_and_the_suites_checks_accept(tmp_path, monkeypatch):
+    """`new` in a course of its own (a temporary solutions/): nbgrader generates its release, and
+    the checks every source notebook and release must pass hold for both."""
+    solutions = tmp_path / "solutions"
+    for module in (paths, course_assignment, nbgrader_setup, new):
+        monkeypatch.setattr(module, "SOLUTIONS", solutions)
+    assert cli.main(["new", "08_double", "Doubling"]) == 0
+    assert paths.assignments() == ["08_double"]
+    path = solutions / "08_double.ipynb"
+    raw = json.loads(path.read_text())
+    assert not collapse(raw["cells"]), "written as `build` keeps it"
+    (setup,) = [c for c in raw["cells"] if notebooks.grade_id(c) == "setup"]
+    assert with_shared(notebooks.source(setup), shared_texts()["setup"]) == notebooks.source(setup)
+    a = course_assignment.assignment("08_double")
+    assert a.points == {"test_double": 1.0, "test_double_hidden": 1.0} and not a.hand_graded
+    assert a.answer_ids == ("double",) and a.reference_answers["double"].strip().endswith("return 2 * x")
+    assert a.allowed_imports == {"math", "random"} and not a.needs_engine
+
+    nbgrader_setup.fresh_course(tmp_path / "course", ["08_double"])
+    released = notebooks.read(tmp_path / "course" / "release" / "08_double" / "08_double.ipynb").cells
+    source = notebooks.read(path).cells
+    hidden_tests_are_marked(source, released)
+    enough_visible_points(source)
+    hints_under_every_answer(released)
+    collapsed_and_locked(json.loads(json.dumps(released)))
+    (stub,) = [c for c in released if notebooks.grade_id(c) == "double"]
+    assert "raise NotImplementedError()" in stub.source and "return 2 * x" not in stub.source
+
+    assert cli.main(["new", "08_double", "Again"]) == 2, "an existing notebook stays"
+    assert cli.main(["new", "double", "No number"]) == 2

@@ -4,6 +4,7 @@ The tests marked `kernel` grade or run the autograder; the others only build the
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -16,9 +17,11 @@ import pytest
 from autograder import sandbox
 from autograder.authoring import samples
 from autograder.course import notebooks
+from autograder.course.assignment import assignment
 from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.course.paths import ROOT, SOLUTIONS, release_path
-from autograder.delivery import gradescope
+from autograder.delivery.gradescope import mapping, run
+from autograder.delivery.gradescope.bundle import CONFIG, bundle
 from autograder.grading import grade
 from autograder.grading.intake import released
 from autograder.worker.result import CellResult, Result, Status
@@ -53,7 +56,7 @@ def graded(tmp_path_factory):
     """Each submission graded twice: by run_autograder in a Gradescope-like root, and by the
     course's grader in one batch. Returns {student: (results.json, Submission)}."""
     tmp = tmp_path_factory.mktemp("gradescope")
-    zip_path = gradescope.bundle([AID], tmp / "autograder.zip")
+    zip_path = bundle([AID], tmp / "autograder.zip")
     roots = {}
     for student, (name, make) in SUBMISSIONS.items():
         path = tmp / "in" / student / name
@@ -92,7 +95,7 @@ def _run_autograder(root):
 
 
 def test_zip_follows_gradescope_layout(tmp_path):
-    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    zip_path = bundle([AID], tmp_path / "a.zip")
     with zipfile.ZipFile(zip_path) as z:
         names = set(z.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
@@ -103,7 +106,8 @@ def test_zip_follows_gradescope_layout(tmp_path):
         "requirements.txt",
         "pyproject.toml",
         "autograder/grading/grade.py",
-        "autograder/delivery/gradescope.py",
+        "autograder/delivery/gradescope/run.py",
+        "autograder/delivery/gradescope/__main__.py",
         f"solutions/{AID}.ipynb",
         f"exercises/{AID}.ipynb",
     } <= names
@@ -121,11 +125,52 @@ def test_zip_follows_gradescope_layout(tmp_path):
         assert done.returncode == 0, f"{script}: {done.stderr}"
     torch_pin = next(line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch"))
     assert torch_pin.split("#")[0].strip() in setup
-    scripts = ROOT / "autograder" / "delivery" / "gradescope_files"
+    scripts = ROOT / "autograder" / "delivery" / "gradescope" / "scripts"
     assert z_text(zip_path, "run_autograder") == (scripts / "run_autograder").read_text()
     assert [line for line in setup.splitlines() if "--index-url" not in line] == [
         line for line in (scripts / "setup.sh").read_text().splitlines() if "@TORCH" not in line
     ]
+
+
+# What a grading module of the zip may not import: the instructor's tools stay on the instructor's machine.
+NOT_SHIPPED = re.compile(
+    r"autograder\.(authoring|reports|cli)\b|autograder\.delivery\.(release|site|solutions_release)\b"
+)
+
+
+def test_the_zip_holds_the_grading_layers_only_and_they_import_from_it_alone(tmp_path):
+    zip_path = bundle([AID], tmp_path / "a.zip")
+    source = tmp_path / "source"
+    with zipfile.ZipFile(zip_path) as z:
+        modules = sorted(n for n in z.namelist() if n.endswith(".py"))
+        z.extractall(source)
+    assert {n.split("/")[1] for n in modules if n.count("/") > 1} == {
+        "course",
+        "worker",
+        "sandbox",
+        "grading",
+        "in_notebook",
+        "delivery",
+    }
+    assert not [n for n in modules if n.startswith(("autograder/authoring/", "autograder/reports/"))]
+    assert not {n for n in modules if n.startswith("autograder/delivery/")} - {
+        "autograder/delivery/__init__.py",
+        *(f"autograder/delivery/gradescope/{p.name}" for p in (ROOT / "autograder/delivery/gradescope").glob("*.py")),
+    }
+    assert "autograder/cli.py" not in modules and "autograder/__main__.py" not in modules
+    assert not [n for n in modules if NOT_SHIPPED.search((source / n).read_text())]
+    # The runner and a grading worker import from the unpacked zip alone, not from this checkout
+    # (which the venv's editable install would otherwise supply).
+    code = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in str(f)]; "
+        "import autograder.delivery.gradescope.run, autograder.worker.serve; "
+        "print('\\n'.join(m.__file__ for n, m in sorted(sys.modules.items()) if n.startswith('autograder')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=source, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.split()
+    assert "autograder/grading/grade.py" in {Path(f).relative_to(source).as_posix() for f in loaded}
+    assert all(Path(f).is_relative_to(source) for f in loaded), loaded
 
 
 def z_text(zip_path, name):
@@ -134,11 +179,11 @@ def z_text(zip_path, name):
 
 
 def test_a_zip_for_several_assignments_names_them(tmp_path):
-    zip_path = gradescope.bundle(["01_numerical_gradients", AID], tmp_path / "b.zip")
+    zip_path = bundle(["01_numerical_gradients", AID], tmp_path / "b.zip")
     with zipfile.ZipFile(zip_path) as z:
-        assert json.loads(z.read(gradescope.CONFIG))["assignments"] == ["01_numerical_gradients", AID]
+        assert json.loads(z.read(CONFIG))["assignments"] == ["01_numerical_gradients", AID]
     with pytest.raises(ValueError):
-        gradescope.bundle(["99_nope"], tmp_path / "c.zip")
+        bundle(["99_nope"], tmp_path / "c.zip")
 
 
 def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_path, monkeypatch):
@@ -150,7 +195,7 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
     (submission / "broken.ipynb").write_text('{"cells": [')
     taken_in, intake = [], grade.intake
     monkeypatch.setattr(grade, "intake", lambda path: taken_in.append(path.name) or intake(path))
-    points = gradescope._points(AID)
+    points = {g: p for g, p in assignment(AID).points.items() if g not in assignment(AID).hand_graded}
 
     def graded_by_a_worker(subs, out):
         tests = {gid: CellResult(p, p, f"✓ {gid}: all checks passed") for gid, p in points.items()}
@@ -164,15 +209,15 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
         return subs
 
     monkeypatch.setattr(grade, "grade_taken_in", graded_by_a_worker)
-    results = gradescope._results(submission, [AID])
+    results = run.graded(submission, [AID])
     assert sorted(taken_in) == ["02_value_backward.ipynb", "03_more_ops.ipynb", "broken.ipynb"]
-    total = gradescope.autograded_points(AID)
+    total = assignment(AID).autograded_points
     assert results["score"] == total - points["test_add"]
     assert results["output"].splitlines() == [
         f"{AID}: {total - points['test_add']:g} / {total:g} points",
         f"03_more_ops.ipynb is the notebook of 03_more_ops, not of {AID}.ipynb",
         "broken.ipynb: not a readable notebook: broken JSON at line 1",
-        gradescope.WAIT_FOR_PUBLISHING,
+        mapping.WAIT_FOR_PUBLISHING,
     ]
     tests = {t["name"]: t for t in results["tests"]}
     assert [t["number"] for t in results["tests"]] == [str(n) for n in range(1, len(points) + 1)]
@@ -185,17 +230,17 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
         "number": tests["test_add"]["number"],
     }
     assert tests["test_mul"]["output"] == "Passed." and tests["test_neg"]["output"] == "✓ test_neg: all checks passed"
-    flagged = grade.find_submissions([submission / f"{AID}.ipynb"], gradescope.STUDENT)[0]
+    flagged = grade.find_submissions([submission / f"{AID}.ipynb"], run.STUDENT)[0]
     grade._fill(flagged, Result(flagged.student, AID, Status.GRADED, score=3.0, tests={"test_add": CellResult(1, 1)}))
     flagged.assignment, flagged.state, flagged.reason = AID, Status.REVIEW, "answer cell add uses os"
     flagged.review = ["answer cell add uses os", "cell 40 uses exit"]
     flagged.notes += [f"review: {r}" for r in flagged.review]
-    review = gradescope._report([flagged], [AID], [])
+    review = mapping.report([flagged], [AID], [])
     assert review["score"] == 3.0, "scored as the course's grader scores it: the score stands"
     shown = [t for t in review["tests"] if t.get("visibility") != "hidden"]
     assert (
         shown[0]["output"] == "Passed."
-        and review["output"] == f"{AID}: 3 / {total:g} points\n{gradescope.WAIT_FOR_PUBLISHING}"
+        and review["output"] == f"{AID}: 3 / {total:g} points\n{mapping.WAIT_FOR_PUBLISHING}"
     )
     assert "uses" not in json.dumps([review["output"], shown]), "the reasons are the instructor's"
     hidden = [t for t in review["tests"] if t.get("visibility") == "hidden"]
@@ -217,7 +262,7 @@ def test_results_json_scores_equal_the_course_grader(graded, student):
 
 @pytest.mark.kernel
 def test_scores_are_those_expected(graded):
-    assert graded["reference"][0]["score"] == graded["reference"][1].max_score == gradescope.autograded_points(AID) > 0
+    assert graded["reference"][0]["score"] == graded["reference"][1].max_score == assignment(AID).autograded_points > 0
     assert graded["stub"][0]["score"] == 0
     assert 0 < graded["buggy"][0]["score"] < graded["buggy"][1].max_score
     assert graded["messy"][0]["score"] == graded["reference"][0]["score"]
@@ -228,7 +273,7 @@ def test_scores_are_those_expected(graded):
 def test_a_flagged_submission_keeps_its_score_and_only_the_instructor_reads_why(graded):
     results, sub = graded["messy"]
     assert sub.review == ["cell 54 imports numpy"]
-    assert results["score"] == sub.score == gradescope.autograded_points(AID)
+    assert results["score"] == sub.score == assignment(AID).autograded_points
     shown = json.dumps([results["output"], [t for t in results["tests"] if t.get("visibility") != "hidden"]])
     assert "numpy" not in shown and "review" not in shown
     hidden = [t for t in results["tests"] if t.get("visibility") == "hidden"]
@@ -260,7 +305,7 @@ def test_no_hidden_test_source_reaches_results_json(graded):
 
 @pytest.mark.kernel
 def test_a_notebook_of_another_assignment_gets_zero_with_a_reason(tmp_path):
-    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    zip_path = bundle([AID], tmp_path / "a.zip")
     other = tmp_path / "03_more_ops.ipynb"
     other.write_text(release_path("03_more_ops").read_text())
     results = _run_autograder(_gradescope_root(zip_path, tmp_path / "root", other))
@@ -284,7 +329,7 @@ def test_results_json_names_the_sandbox_level(graded):
 def test_the_autograders_files_are_private_before_grading(tmp_path):
     """After run_autograder: hidden tests, solutions and results are root's alone, and the
     source folder can be crossed (to its venv, on Gradescope) but not listed."""
-    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    zip_path = bundle([AID], tmp_path / "a.zip")
     other = tmp_path / "03_more_ops.ipynb"
     other.write_text(release_path("03_more_ops").read_text())
     root = _gradescope_root(zip_path, tmp_path / "root", other)
@@ -307,7 +352,7 @@ def _main_with(root, patch):
     source, umask 077), after `patch` makes autograder.sandbox see another machine."""
     code = (
         f"import os, sys; os.umask(0o077); from autograder.sandbox import probe as sandbox; {patch}; "
-        f"from autograder import gradescope; sys.exit(gradescope.main([{str(root)!r}]))"
+        f"from autograder.delivery.gradescope import run; sys.exit(run.main([{str(root)!r}]))"
     )
     env = {k: v for k, v in os.environ.items() if k != sandbox.LEVEL_VAR}
     return subprocess.run(
@@ -317,7 +362,7 @@ def _main_with(root, patch):
 
 @pytest.mark.kernel
 def test_without_any_sandbox_nothing_is_graded(tmp_path):
-    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    zip_path = bundle([AID], tmp_path / "a.zip")
     reference = tmp_path / f"{AID}.ipynb"
     reference.write_text(json.dumps(samples.filled(AID)))
     root = _gradescope_root(zip_path, tmp_path / "root", reference)
@@ -336,7 +381,7 @@ def test_without_any_sandbox_nothing_is_graded(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="level 'uid' needs a grader running as root")
 def test_where_bwrap_is_refused_a_root_grader_grades_as_a_separate_user(tmp_path, graded):
     """Gradescope's Docker image may refuse bwrap: the same scores at level uid, and it says so."""
-    zip_path = gradescope.bundle([AID], tmp_path / "a.zip")
+    zip_path = bundle([AID], tmp_path / "a.zip")
     buggy = tmp_path / f"{AID}.ipynb"
     buggy.write_text(json.dumps(samples.filled(AID, "rsub-wrong-order")))
     root = _gradescope_root(zip_path, tmp_path / "root", buggy)
@@ -362,4 +407,4 @@ def test_hidden_tests_and_the_score_wait_for_publishing(graded):
         assert results["visibility"] == "after_published"
         assert {t["name"] for t in results["tests"] if t.get("visibility") == "after_published"} == hidden
         assert not [t for t in results["tests"] if t["name"] not in hidden and t.get("visibility") == "after_published"]
-        assert gradescope.WAIT_FOR_PUBLISHING in results["output"]
+        assert mapping.WAIT_FOR_PUBLISHING in results["output"]

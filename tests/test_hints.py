@@ -37,7 +37,11 @@ def test_the_scan_finds_answer_lines():
 
 @pytest.mark.parametrize("aid", assignments())
 def test_every_answer_has_two_or_three_progressive_hints_under_it(aid):
-    cells = _cells(release_path(aid))
+    hints_under_every_answer(_cells(release_path(aid)))
+
+
+def hints_under_every_answer(cells):
+    """Each code answer of a released notebook's `cells` has hints 1, 2 (and 3) before the next graded cell."""
     answers = [i for i, c in enumerate(cells) if notebooks.is_answer(c) and c.cell_type == "code"]
     assert answers
     for i in answers:
@@ -72,8 +76,13 @@ def test_lesson_4_teaches_the_sort_without_handing_over_backward():
 
 @pytest.mark.parametrize("aid", assignments())
 def test_at_least_forty_percent_of_the_autograded_points_are_visible(aid):
+    enough_visible_points(_cells(SOLUTIONS / f"{aid}.ipynb"))
+
+
+def enough_visible_points(cells):
+    """At least 40% of the test points of a source notebook's `cells` are visible."""
     points = {"visible": 0.0, "hidden": 0.0}
-    for cell in _cells(SOLUTIONS / f"{aid}.ipynb"):
+    for cell in cells:
         if notebooks.is_test(cell):
             kind = "hidden" if notebooks.is_hidden_test(cell) else "visible"
             points[kind] += notebooks.nbgrader_metadata(cell)["points"]

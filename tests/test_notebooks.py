@@ -80,12 +80,17 @@ def test_a_mangled_cell_is_nothing_and_raises_nothing(raw):
 
 @pytest.mark.parametrize("aid", assignments())
 def test_hidden_tests_are_known_by_their_grade_id_in_the_source_and_in_the_release(aid):
-    source = notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells
+    hidden_tests_are_marked(notebooks.read(SOLUTIONS / f"{aid}.ipynb").cells, notebooks.read(release_path(aid)).cells)
+
+
+def hidden_tests_are_marked(source, released):
+    """A source notebook's hidden test cells are named `..._hidden` and hold the hidden region,
+    and its release (nbgrader's, region cut out) still names them."""
     by_id = {c.metadata.nbgrader.grade_id for c in source if notebooks.is_hidden_test(c)}
     by_region = {notebooks.grade_id(c) for c in source if notebooks.regions(c.source, [HIDDEN_TESTS])}
     assert by_id and by_id == by_region, "a hidden test cell is named `..._hidden` and holds the hidden region"
-    released = {notebooks.grade_id(c) for c in notebooks.read(release_path(aid)).cells if notebooks.is_hidden_test(c)}
-    assert released == by_id
+    assert {notebooks.grade_id(c) for c in released if notebooks.is_hidden_test(c)} == by_id
+    assert not [c for c in released if notebooks.regions(notebooks.source(c))], "the release shows no region"
 
 
 # -- what a student never sees ------------------------------------------------------------------

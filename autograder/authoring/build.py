@@ -5,8 +5,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from autograder.course import notebooks
+from autograder.course.collapsed import COLLAPSED, HIDE_TAG
 from autograder.course.nbgrader_setup import fresh_course
 from autograder.course.paths import (
     COLAB_LINK,
@@ -58,7 +60,7 @@ def _badged(generated: Path, aid: str) -> str:
     return _canonical(json.loads(COLAB_LINK.sub(colab_url(release_path(aid)), generated.read_text())))
 
 
-def _canonical(nb: dict) -> str:
+def _canonical(nb: dict[str, Any]) -> str:
     # One JSON form for every notebook the build writes, so that a rebuild of unchanged sources
     # changes no byte. Raw JSON, not nbformat's: a source notebook's lines stay as they are.
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -85,27 +87,6 @@ def with_shared(source: str, shared: str) -> str:
     return shared + (source.rsplit(marker, 1)[1] if marker in source else "")
 
 
-# Course code a student runs but need not read opens collapsed: in Colab as a form with a title
-# (`#@title`, the cell's first line), in JupyterLab and Notebook 7 as hidden input (and tagged
-# `hide-input` for tools that honour it). A one-line note above each says what it does and to run
-# it. {grade_id: (title, note)}; a cell that writes a file has no title (`%%writefile` comes first).
-COLLAPSED = {
-    "setup": (
-        "The course's checks",
-        "**Run the next cell first**: it holds the course's checks, which every test uses.",
-    ),
-    "debug_tools": ("Debugging tools", "**Run the next cell** to use the debugging tools below (not graded)."),
-    "load_engine": ("Load your micrograd package", "**Run the next cell**: it loads the package you saved."),
-    "check_engine": ("Check your micrograd package", "**Run the next cell**: it tries each part of your package."),
-    "save_engine": (
-        "Save your micrograd package",
-        "**Run the next cell**: it saves your package for the next notebook.",
-    ),
-    "test_micrograd_file": (None, "**Run the next cell**: it writes `test_micrograd.py` next to this notebook."),
-}
-HIDE_TAG = "hide-input"
-
-
 def shared_texts() -> dict[str, str]:
     """{grade_id: the current text of its shared cell, down to the marker line, title first}."""
     texts = {grade_id: _titled(grade_id, path.read_text()) for grade_id, path in SHARED_CELLS.items()}
@@ -119,7 +100,7 @@ def _titled(grade_id: str, text: str) -> str:
     return f"#@title {title}\n" + text if title else text
 
 
-def collapse(cells: list[dict]) -> bool:
+def collapse(cells: list[dict[str, Any]]) -> bool:
     """Collapse the course's own cells in place, each under its note; return whether anything changed."""
     before = json.dumps(cells, sort_keys=True)
     for i in reversed(range(len(cells))):

@@ -33,6 +33,6 @@ def refresh(paths: list[Path] | None = None) -> list[Path]:
     for path in paths or sorted(LESSONS.glob("*.ipynb")):
         nb = run_alone(path)
         nb.metadata["course"] = {"outputs_from_sources": source_digest(nb)}
-        nbformat.write(nb, path)
+        nbformat.write(nb, path)  # type: ignore[no-untyped-call]  # nbformat has no hints
         written.append(path)
     return written

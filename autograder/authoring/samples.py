@@ -3,6 +3,7 @@ catalogue of realistic bugs, each of which must lose points on the test it break
 
 import json
 from pathlib import Path
+from typing import Any
 
 from autograder.authoring.bugs import BUGS
 from autograder.course import notebooks
@@ -10,13 +11,14 @@ from autograder.course.assignment import assignment
 from autograder.course.paths import assignments, release_path
 
 
-def stub(aid: str) -> dict:
+def stub(aid: str) -> dict[str, Any]:
     """The release notebook of `aid` untouched, as a student who answered nothing hands it in
     (raw JSON, not nbformat's reading: a sample is that file byte for byte)."""
-    return json.loads(release_path(aid).read_text())
+    nb: dict[str, Any] = json.loads(release_path(aid).read_text())
+    return nb
 
 
-def filled(aid: str, bug: str | None = None) -> dict:
+def filled(aid: str, bug: str | None = None) -> dict[str, Any]:
     """The release notebook of `aid` with the reference answers typed in, as a student would,
     optionally with one catalogued bug; returns the notebook as a dict."""
     nb = stub(aid)

@@ -55,12 +55,12 @@ def nbgrader_config(course_root: str | Path) -> Config:
 
 
 def _nbgrader_templates() -> str:
-    import nbgrader  # type: ignore[import-untyped]
+    import nbgrader
 
     return str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates")
 
 
-def _put_venv_on_path():
+def _put_venv_on_path() -> None:
     # nbgrader shells out to `alembic` to create a gradebook; it sits beside this interpreter.
     bindir = str(Path(sys.executable).parent)
     if shutil.which("alembic") is None or bindir not in os.environ["PATH"].split(os.pathsep):
@@ -69,9 +69,8 @@ def _put_venv_on_path():
 
 def nbgrader_api(course_root: str | Path) -> Any:
     """nbgrader's API on a course folder of our own, configured by `nbgrader_config`."""
-    # nbgrader ships no type hints
-    from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
-    from nbgrader.coursedir import CourseDirectory  # type: ignore[import-untyped]
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
 
     _one_engine_per_gradebook()
     config = nbgrader_config(course_root)
@@ -83,7 +82,7 @@ def _one_engine_per_gradebook() -> None:
     SQLAlchemy engine, and a new engine compiles every query again: a fifth of a grading worker's
     CPU. One engine per database URL keeps the queries compiled; Gradebook.close only empties the
     engine's pool of connections, so each Gradebook still opens and closes its own."""
-    import nbgrader.api  # type: ignore[import-untyped]
+    import nbgrader.api
     import sqlalchemy
 
     if nbgrader.api.create_engine is sqlalchemy.create_engine:

@@ -20,7 +20,7 @@ from jupyter_client.manager import KernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from nbformat import NotebookNode
-from nbgrader import utils  # type: ignore[import-untyped]  # nbgrader ships no type hints
+from nbgrader import utils
 from traitlets.config import Config
 
 from autograder.course.limits import CELL_OUTPUT_CHARS, MESSAGE_BYTES, NOTEBOOK_OUTPUT_CHARS
@@ -30,61 +30,66 @@ from autograder.course.limits import CELL_OUTPUT_CHARS, MESSAGE_BYTES, NOTEBOOK_
 
 def read(path: str | Path) -> NotebookNode:
     """The notebook at `path`, as nbformat 4: attribute access, every source a string."""
-    return nbformat.read(path, as_version=4)
+    nb: NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no hints
+    return nb
 
 
 # -- cells -----------------------------------------------------------------------------------
 
+# A cell as nbformat reads it (a NotebookNode is a dict) or as raw JSON.
+Cell = dict[str, Any]
 
-def source(cell: dict) -> str:
+
+def source(cell: Cell) -> str:
     """A cell's source as one string, whether stored as a string or as a list of lines."""
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
 
 
-def nbgrader_metadata(cell: dict) -> dict:
+def nbgrader_metadata(cell: Cell) -> dict[str, Any]:
     """A cell's nbgrader metadata, {} when it has none or it is not a mapping."""
     meta = cell.get("metadata")
     found = meta.get("nbgrader") if isinstance(meta, dict) else None
     return found if isinstance(found, dict) else {}
 
 
-def grade_id(cell: dict) -> Any:
+def grade_id(cell: Cell) -> Any:
     """A cell's nbgrader grade_id, or None."""
     return nbgrader_metadata(cell).get("grade_id")
 
 
-def _node(cell: dict) -> NotebookNode:
+def _node(cell: Cell) -> NotebookNode:
     # nbgrader.utils reads `cell.metadata.nbgrader` by attribute: a raw cell is wrapped, its
     # nbgrader metadata checked to be a mapping first.
-    return NotebookNode(metadata=NotebookNode(nbgrader=nbgrader_metadata(cell)))
+    node: NotebookNode = NotebookNode(metadata=NotebookNode(nbgrader=nbgrader_metadata(cell)))  # type: ignore[no-untyped-call]
+    return node
 
 
-def is_graded(cell: dict) -> bool:
+def is_graded(cell: Cell) -> bool:
     """A cell that earns points: a test cell or a manually graded answer."""
     return bool(utils.is_grade(_node(cell)))
 
 
-def is_answer(cell: dict) -> bool:
+def is_answer(cell: Cell) -> bool:
     """A cell the student writes in (code or markdown)."""
     return bool(utils.is_solution(_node(cell)))
 
 
-def is_locked(cell: dict) -> bool:
+def is_locked(cell: Cell) -> bool:
     """A cell nbgrader puts back from the source notebook when grading: tests, setup, given text."""
     return bool(utils.is_locked(_node(cell)))
 
 
-def is_task(cell: dict) -> bool:
+def is_task(cell: Cell) -> bool:
     return bool(utils.is_task(_node(cell)))
 
 
-def is_test(cell: dict) -> bool:
+def is_test(cell: Cell) -> bool:
     """A test cell: graded code that is not an answer; its output is the grader's verdict."""
     return cell.get("cell_type") == "code" and is_graded(cell) and not is_answer(cell)
 
 
-def is_hidden_test(cell: dict) -> bool:
+def is_hidden_test(cell: Cell) -> bool:
     """A hidden test cell. Known by its grade_id, `..._hidden`, the only mark it keeps in the
     released notebook (its `### BEGIN HIDDEN TESTS` region is cut out there); a test keeps the
     two in step."""
@@ -163,7 +168,7 @@ class _CappedClient(NotebookClient):
         self.sent = 0  # output characters of the whole notebook, dropped ones included
         self.kept: dict[int, int] = {}  # cell index -> output characters kept
         self.stopped: str | None = None
-        self.monitor: zmq.Socket | None = None  # of the IOPub connection's end
+        self.monitor: zmq.Socket[bytes] | None = None  # of the IOPub connection's end
 
     async def async_start_new_kernel_client(self) -> Any:
         assert self.km is not None
@@ -219,7 +224,7 @@ class _CappedClient(NotebookClient):
         if kept + size > CELL_OUTPUT_CHARS:
             if kept <= CELL_OUTPUT_CHARS:
                 note = f"[output truncated: this cell printed more than {CELL_OUTPUT_CHARS // 2**20} MB]\n"
-                cell.outputs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+                cell.outputs.append(nbformat.v4.new_output("stream", name="stderr", text=note))  # type: ignore[no-untyped-call]
                 self.kept[cell_index] = CELL_OUTPUT_CHARS + 1
             return None
         self.kept[cell_index] = kept + size

@@ -27,7 +27,8 @@ class PlaceholderRepo(ValueError):
 def student_repo() -> str:
     """The student repository configured in pyproject.toml, as OWNER/NAME."""
     with open(ROOT / "pyproject.toml", "rb") as f:
-        return tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
+        repo: str = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
+    return repo
 
 
 def placeholder_badges() -> list[Path]:

@@ -10,6 +10,7 @@ hand-graded answer gives way to a line saying it is graded by hand, and the mark
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
@@ -30,7 +31,9 @@ class ClearRubrics(Preprocessor):
 
     enabled = Bool(True)  # a Preprocessor that is not enabled is silently skipped
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict[str, Any], index: int
+    ) -> tuple[NotebookNode, dict[str, Any]]:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "markdown" and meta.get("grade") and meta.get("solution"):
             cell.source = notebooks.outside_regions(cell.source).rstrip() + "\n\n" + HAND_GRADED
@@ -47,8 +50,8 @@ def release_solutions(aid: str, dest: str | Path, execute: bool = True) -> Path:
     not `execute`: the text only); return its path."""
     if aid not in assignments():
         raise ValueError(f"no assignment {aid!r}; the assignments are {', '.join(assignments())}")
-    from nbgrader.converters import GenerateSolution  # type: ignore[import-untyped]  # no type hints
-    from nbgrader.coursedir import CourseDirectory  # type: ignore[import-untyped]
+    from nbgrader.converters import GenerateSolution
+    from nbgrader.coursedir import CourseDirectory
 
     WORK.mkdir(exist_ok=True)
     course = Path(tempfile.mkdtemp(prefix="solutions-", dir=WORK))

@@ -17,10 +17,15 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from autograder.authoring.bugs import BUGS, CLASSIC
 from autograder.course import notebooks
-from autograder.course.paths import SOLUTIONS, release_path
+from autograder.course.assignment import assignment
+from autograder.course.paths import release_path
 from autograder.reports import graded
 from autograder.reports.graded import Graded
 
@@ -103,7 +108,7 @@ def messages(rows: list[Graded], aid: str) -> list[tuple[int, str, str]]:
 def _answers(out: Path, submissions: list[str | Path], rows: list[Graded]) -> dict[tuple[str, str], str]:
     """{(student, assignment): the code of the student's answer cells} of the graded submissions."""
     wanted = {(g.student, g.assignment) for g in rows if g.counts}
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     if submissions:
         from autograder.grading.grade import find_submissions, take_in
 
@@ -118,7 +123,7 @@ def _answers(out: Path, submissions: list[str | Path], rows: list[Graded]) -> di
     return {key: answer_code(nb) for key, nb in found.items() if key in wanted}
 
 
-def answer_code(nb: dict) -> str:
+def answer_code(nb: dict[str, Any]) -> str:
     """The code of a notebook's answer cells, one after the other."""
     return "\n\n".join(
         notebooks.source(c) for c in nb.get("cells", []) if c.get("cell_type") == "code" and notebooks.is_answer(c)
@@ -127,15 +132,14 @@ def answer_code(nb: dict) -> str:
 
 def boilerplate(aid: str) -> list[str]:
     """Code every student may share: the stub's answer cells and the reference answers."""
-    reference = json.loads((SOLUTIONS / f"{aid}.ipynb").read_text())
     found = [answer_code(json.loads(release_path(aid).read_text()))] if release_path(aid).exists() else []
-    return found + [answer_code(reference)]
+    return found + [answer_code(assignment(aid).notebook)]
 
 
 def copied(answers: dict[tuple[str, str], str]) -> list[Pair]:
     """Pairs of students whose answers to one assignment share at least `SIMILAR` of their code
     beyond the boilerplate, both ways, and `SHARED_TOKENS` tokens; most similar first."""
-    from copydetect import CodeFingerprint, compare_files  # type: ignore[import-untyped]  # no type hints
+    from copydetect import CodeFingerprint, compare_files
 
     def fingerprint(code: str, skip: list[int]) -> "CodeFingerprint":
         return CodeFingerprint("answer.py", NOISE, GUARANTEE - NOISE + 1, skip, fp=io.StringIO(code))
@@ -156,7 +160,7 @@ def copied(answers: dict[tuple[str, str], str]) -> list[Pair]:
 # -- the plots --------------------------------------------------------------------------------
 
 
-def _svg(fig) -> str:
+def _svg(fig: "Figure") -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.StringIO()

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.course import notebooks
-from autograder.course.paths import SOLUTIONS
+from autograder.course.assignment import assignment as course_assignment
+from autograder.course.paths import assignments
 from autograder.worker import cohort_course
 
 
@@ -82,8 +82,7 @@ def autograded_cells(assignment: str, graded: list[Graded]) -> list[str]:
     """The grade_ids of the autograded test cells of `assignment`, in the notebook's order (those
     of an assignment no longer in solutions/ in the order first seen)."""
     seen = list(dict.fromkeys(gid for g in graded if g.assignment == assignment for gid in g.tests))
-    source = SOLUTIONS / f"{assignment}.ipynb"
-    if not source.exists():
+    if assignment not in assignments():
         return seen
-    order = [notebooks.grade_id(c) for c in notebooks.read(source).cells]
+    order = course_assignment(assignment).cell_order()
     return sorted(seen, key=lambda gid: order.index(gid) if gid in order else len(order))

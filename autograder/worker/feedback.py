@@ -37,7 +37,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from traitlets import Bool, Integer, List, Unicode
 
-from autograder.authoring.build import COLLAPSED
+from autograder.course.collapsed import COLLAPSED
 from autograder.course.notebooks import grade_id, is_locked, is_test, nbgrader_metadata
 
 
