@@ -18,9 +18,9 @@ from autograder.course.paths import (
     WORK,
     assignments,
     colab_url,
+    placeholder_warning,
     release_path,
 )
-from autograder.delivery.release import placeholder_warning
 
 
 def build() -> list[Path]:

@@ -32,11 +32,31 @@ def release_path(assignment: str) -> Path:
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"]+")
 
 
+# pyproject.toml ships with this stand-in; badges that point at it open nothing in Colab.
+PLACEHOLDER_REPO = "YOUR-ORG/micrograd-course"
+SETTING = "pyproject.toml's `[tool.micrograd-course] student_repo`"
+
+
+def student_repo() -> str:
+    """The student repository configured in pyproject.toml (the course's one setting there), as OWNER/NAME."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        repo: str = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
+    return repo
+
+
+def placeholder_warning() -> str | None:
+    """One line for `build`, when the configured repository is still the placeholder; else None."""
+    if student_repo().strip().lower() == PLACEHOLDER_REPO.lower():
+        return (
+            f"warning: the Colab badges point at the placeholder {PLACEHOLDER_REPO}; set {SETTING} "
+            f"before `release` (it refuses until then)"
+        )
+    return None
+
+
 def colab_url(notebook: str | Path) -> str:
     """The "Open in Colab" address of a released notebook, from the one configured student repo."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        repo = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
-    return f"https://colab.research.google.com/github/{repo}/blob/main/{Path(notebook).relative_to(ROOT)}"
+    return f"https://colab.research.google.com/github/{student_repo()}/blob/main/{Path(notebook).relative_to(ROOT)}"
 
 
 def requirements(path: Path = ROOT / "requirements.txt") -> dict[str, str]:

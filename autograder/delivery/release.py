@@ -1,10 +1,18 @@
 """The student-facing tree: what goes into the public student repository."""
 
 import shutil
-import tomllib
 from pathlib import Path
 
-from autograder.course.paths import CAPSTONE, EXERCISES, IN_NOTEBOOK, LESSONS, ROOT
+from autograder.course.paths import (
+    CAPSTONE,
+    EXERCISES,
+    IN_NOTEBOOK,
+    LESSONS,
+    PLACEHOLDER_REPO,
+    ROOT,
+    SETTING,
+    student_repo,
+)
 
 # Copied over the student tree as they are: its README.md, the visible-tests workflow.
 STUDENT_FILES = IN_NOTEBOOK / "student_files"
@@ -15,20 +23,10 @@ SITE_CONF = Path(".github/site/conf.py")
 PAGES_WORKFLOW = Path(".github/workflows/pages.yml")
 # The folders whose notebooks go to students; each notebook carries an "Open in Colab" badge.
 RELEASED = (LESSONS, EXERCISES, CAPSTONE)
-# pyproject.toml ships with this stand-in; badges that point at it open nothing in Colab.
-PLACEHOLDER_REPO = "YOUR-ORG/micrograd-course"
-SETTING = "pyproject.toml's `[tool.micrograd-course] student_repo`"
 
 
 class PlaceholderRepo(ValueError):
     """The student tree's Colab badges would open the placeholder repository."""
-
-
-def student_repo() -> str:
-    """The student repository configured in pyproject.toml, as OWNER/NAME."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        repo: str = tomllib.load(f)["tool"]["micrograd-course"]["student_repo"]
-    return repo
 
 
 def placeholder_badges() -> list[Path]:
@@ -58,16 +56,6 @@ def placeholder_problem() -> str | None:
             f"{len(stale)} notebook(s), such as {stale[0].relative_to(ROOT)}, still have Colab badges "
             f"pointing at the placeholder {PLACEHOLDER_REPO!r}, although {SETTING} is {repo!r}: "
             f"run `make build` to point them at {repo!r}"
-        )
-    return None
-
-
-def placeholder_warning() -> str | None:
-    """One line for `build`, when the configured repository is still the placeholder; else None."""
-    if student_repo().strip().lower() == PLACEHOLDER_REPO.lower():
-        return (
-            f"warning: the Colab badges point at the placeholder {PLACEHOLDER_REPO}; set {SETTING} "
-            f"before `release` (it refuses until then)"
         )
     return None
 
