@@ -13,6 +13,7 @@ from pathlib import Path
 
 from autograder.course import notebooks
 from autograder.course.assignment import assignment
+from autograder.course.files import replaced_whole
 from autograder.course.paths import ENGINE_FILE, SOLUTIONS, WORK
 
 
@@ -35,9 +36,8 @@ def reference_engine(aid: str) -> Path | None:
         for a in chain:
             notebooks.run(notebooks.read(SOLUTIONS / f"{a}.ipynb"), tmp, timeout=120)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{Path(tmp).name}")
-        zip_package(Path(tmp) / "micrograd", partial)
-        partial.replace(cached)  # atomic: a concurrent grader never reads half a file
+        with replaced_whole(cached) as partial:  # a concurrent grader never reads half a file
+            zip_package(Path(tmp) / "micrograd", partial)
     return cached
 
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from autograder.course.files import write_whole
 from autograder.sandbox.host import private_dir
 
 # Syscalls a notebook never needs, each a door into the host's kernel (debugging other processes,
@@ -88,7 +89,5 @@ def _seccomp() -> tuple[bytes | None, str | None]:
     if run.returncode or not program or len(program) % 8:
         why = (run.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
         return None, f"cannot build the seccomp filter (apt-get install python3-seccomp): {why}"
-    partial = kept.with_suffix(f".{os.getpid()}")
-    partial.write_bytes(program)
-    partial.replace(kept)  # atomic: a concurrent grader never reads half a filter
+    write_whole(kept, program)  # a concurrent grader never reads half a filter
     return program, None
