@@ -46,7 +46,6 @@ from autograder.course.paths import CAPSTONE, EXERCISES, ROOT, SOLUTIONS, WORK, 
 from autograder.course.reference import reference_engine
 from autograder.grading import grade
 from autograder.grading.intake import released
-from autograder.worker import execute
 from autograder.worker.result import Status
 
 CONFIG = "gradescope.json"
@@ -356,7 +355,6 @@ def warm() -> None:
     for aid in expected:
         expected_reports(aid)
     _course_template(sorted(expected))
-    execute.discard_spare()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ import binascii
 import html
 import re
 import secrets
+from typing import Any
 
 from nbconvert.filters.ansi import strip_ansi
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
@@ -55,36 +56,35 @@ def _plain(text):
 
 class KeepVerdictsOnly(Preprocessor):
     """Remove every output of a code cell that is not a test cell; keep a test cell's stream and
-    error outputs only, as plain text, an error as its name and message (its traceback may quote
-    hidden tests)."""
+    error outputs only (`shown`)."""
 
     enabled = Bool(True)  # a Preprocessor that is not enabled is silently skipped
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict[str, Any], index: int
+    ) -> tuple[NotebookNode, dict[str, Any]]:
         if cell.cell_type != "code":
             return cell, resources
         if not isinstance(cell.get("execution_count"), int):
             cell.execution_count = None
-        kept = []
-        if is_test(cell):
-            for out in cell.get("outputs", []):
-                kind = out.get("output_type")
-                if kind == "stream":
-                    name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
-                    kept.append(NotebookNode(output_type="stream", name=name, text=_plain(out.get("text"))))
-                elif kind == "error":
-                    ename, evalue = _plain(out.get("ename")), _plain(out.get("evalue"))
-                    # The template shows an error through its traceback lines: one line, the verdict.
-                    kept.append(
-                        NotebookNode(
-                            output_type="error",
-                            ename=ename,
-                            evalue=evalue,
-                            traceback=[f"{ename}: {evalue}" if evalue else ename],
-                        )
-                    )
-        cell.outputs = kept
+        kept = [shown(out) for out in cell.get("outputs", [])] if is_test(cell) else []
+        cell.outputs = [out for out in kept if out is not None]
         return cell, resources
+
+
+def shown(out: NotebookNode) -> NotebookNode | None:
+    """A test cell's output as its feedback page shows it: a stream or an error, as plain text, an
+    error as its name and message (its traceback may quote hidden tests); None for any other."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
+        return NotebookNode(output_type="stream", name=name, text=_plain(out.get("text")))
+    if kind == "error":
+        ename, evalue = _plain(out.get("ename")), _plain(out.get("evalue"))
+        # The template shows an error through its traceback lines: one line, the verdict.
+        traceback = [f"{ename}: {evalue}" if evalue else ename]
+        return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=traceback)
+    return None
 
 
 class TruncateOutputs(Preprocessor):
