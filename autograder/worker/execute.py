@@ -140,11 +140,11 @@ def _run_once(
     wanted = sandbox_inputs(aid)
     files, _, env = wanted
     if sandboxed:
-        box, km = spare.take(wanted, slot) if spare else _fresh(wanted, slot)
+        box, km = spare.take(wanted, slot) if spare is not None else _fresh(wanted, slot)
         with box:
             reason = _execute(run, km, lim, box.close, None, {})
             why = box.stop_reason()
-        if spare:
+        if spare is not None:
             spare.start(wanted, slot)
         return run, (f"stopped: {why}" if why else reason)
     WORK.mkdir(exist_ok=True)
@@ -177,10 +177,10 @@ def sandbox_inputs(aid: str) -> Inputs:
 
 
 def _new_box(wanted: Inputs, slot: int) -> "Sandbox":
-    from autograder.sandbox import Sandbox
+    from autograder import sandbox
 
     files, lim, env = wanted
-    return Sandbox(files, lim, slot=slot, env=env)
+    return sandbox.Sandbox(files, lim, slot=slot, env=env)
 
 
 def _fresh(wanted: Inputs, slot: int) -> tuple["Sandbox", KernelManager]:
