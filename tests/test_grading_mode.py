@@ -12,7 +12,7 @@ from autograder.course.assignment import assignment
 from autograder.course.notebooks import is_test, read
 from autograder.course.paths import SOLUTIONS, assignments
 from autograder.worker import execute
-from autograder.worker.verdict import error_name, judge, reports
+from autograder.worker.verdict import error_name, judge, observations, reports
 
 pytestmark = pytest.mark.kernel
 
@@ -46,8 +46,8 @@ def test_another_secret_still_gives_a_correct_answer_full_marks(aid, monkeypatch
         if is_test(cell):
             cell.source = tests[cell.metadata.nbgrader.grade_id]
     for gid, cell in _reports(answered, aid).items():
-        verdict = judge(gid, moved[gid], reports(cell.outputs), error_name(cell.outputs), False)
+        verdict = judge(gid, moved[gid], observations(cell.outputs), error_name(cell.outputs), False)
         assert verdict.passed, verdict.message
-        numbers = lambda found: [r["value"] for r in found if r["kind"] == "close"]  # noqa: E731
+        numbers = lambda found: [r.value for r in found if r.kind == "close"]  # noqa: E731
         moves = numbers(usual[gid]) != numbers(moved[gid])
         assert moves != (gid in PROPERTY_CELLS.get(aid, set())), f"{gid}: a reported number moves: {moves}"

@@ -865,7 +865,7 @@ def test_the_next_kernel_starts_ahead_in_a_fresh_sandbox(monkeypatch):
     lives in a new sandbox, is the one the next notebook runs in, and sees nothing the last left."""
     from autograder.worker import execute
 
-    monkeypatch.setitem(execute.settings, "spare", True)
+    spare = execute.Spare()
     aid = "01_numerical_gradients"
     plant = textwrap.dedent(
         """
@@ -884,15 +884,15 @@ def test_the_next_kernel_starts_ahead_in_a_fresh_sandbox(monkeypatch):
         """
     )
     try:
-        _, reason = execute.run_graded(new_notebook(cells=[new_code_cell(plant)]), aid)
+        _, reason = execute.run_graded(new_notebook(cells=[new_code_cell(plant)]), aid, spare=spare)
         assert reason is None
-        ahead = execute._spare.box
+        ahead = spare.held.box
         assert not ahead._closed.is_set() and ahead._launched, "a started kernel waits for the next notebook"
-        run, reason = execute.run_graded(new_notebook(cells=[new_code_cell(look)]), aid)
+        run, reason = execute.run_graded(new_notebook(cells=[new_code_cell(look)]), aid, spare=spare)
         assert reason is None
         assert run.cells[0].outputs[0]["text"].strip() == "left: [] False False"
         assert ahead._closed.is_set(), "the kernel started ahead ran that notebook, and went with it"
-        assert execute._spare.box is not ahead, "each notebook's kernel is used once"
+        assert spare.held.box is not ahead, "each notebook's kernel is used once"
     finally:
-        execute.discard_spare()
-    assert execute._spare is None
+        spare.discard()
+    assert spare.held is None

@@ -5,6 +5,7 @@ import importlib
 
 from autograder.in_notebook import kit
 from autograder.worker.graded_source import moved_seed, perturbed, stripped
+from autograder.worker.report import Observation, Report
 from autograder.worker.verdict import judge
 
 CELL = """
@@ -100,10 +101,7 @@ def test_the_kit_ignores_an_expected_value_at_grading(monkeypatch, capsys):
 
 
 def test_a_hidden_verdict_names_nothing_the_students_code_chose():
-    ref = [
-        {"n": 0, "kind": "close", "value": 2.0, "tol": 1e-6, "message": "the gradient"},
-        {"n": 1, "kind": "done", "value": None, "message": ""},
-    ]
+    ref = [Report("tanh", 0, "close", 2.0, "the gradient", tol=1e-6), Report("tanh", 1, "done", None, "")]
     for error in ("ZeroDivisionError", "KeyError", "MyOwnError"):
         hidden = judge("tanh", ref, [], error, hidden=True).message
         assert error not in hidden and "error" not in hidden.lower(), hidden
@@ -111,14 +109,11 @@ def test_a_hidden_verdict_names_nothing_the_students_code_chose():
 
 
 def test_equal_is_judged_against_the_reference_observation():
-    ref = [
-        {"n": 0, "kind": "equal", "value": [3.0, 1.0], "message": "sizes"},
-        {"n": 1, "kind": "done", "value": None, "message": ""},
-    ]
-    done = {"n": 1, "kind": "done", "value": None}
-    assert judge("x", ref, [{"n": 0, "kind": "equal", "value": [3.0, 1.0]}, done], None, False).passed
+    ref = [Report("x", 0, "equal", [3.0, 1.0], "sizes"), Report("x", 1, "done", None, "")]
+    done = Observation(1, "done", None)
+    assert judge("x", ref, [Observation(0, "equal", [3.0, 1.0]), done], None, False).passed
     for forged in (True, [3.0], [3.0, 1.0, 0.0], "Value", None):
-        assert not judge("x", ref, [{"n": 0, "kind": "equal", "value": forged}, done], None, False).passed, forged
+        assert not judge("x", ref, [Observation(0, "equal", forged), done], None, False).passed, forged
 
 
 def test_a_failing_call_becomes_the_course_message_without_its_traceback(capsys):

@@ -28,63 +28,69 @@ import binascii
 import html
 import re
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from nbconvert.filters.ansi import strip_ansi
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat import NotebookNode
-from nbgrader.preprocessors import ClearHiddenTests  # type: ignore[import-untyped]  # nbgrader ships no type hints
+from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool, Integer, List, Unicode
 
 from autograder.course.collapsed import COLLAPSED
 from autograder.course.notebooks import grade_id, is_locked, is_test, nbgrader_metadata
 
+Resources = dict[str, Any]
+# nbformat and nbconvert carry no type hints: what this module calls of theirs, typed.
+_node: Callable[..., NotebookNode] = NotebookNode
+_strip_ansi: Callable[[str], str] = strip_ansi
+_each_cell: Callable[[Preprocessor, NotebookNode, Resources], tuple[NotebookNode, Resources]] = Preprocessor.preprocess
+_sanitizer: Callable[..., SanitizeHTML] = SanitizeHTML
 
-def _text(value):
+
+def _text(value: object) -> str:
     return "".join(map(str, value)) if isinstance(value, list) else str(value if value is not None else "")
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def _plain(text):
+def _plain(text: object) -> str:
     """Text without ANSI escapes or control characters (a verdict is plain text)."""
-    return _CONTROL.sub("", strip_ansi(_text(text)))
+    return _CONTROL.sub("", _strip_ansi(_text(text)))
 
 
 class KeepVerdictsOnly(Preprocessor):
     """Remove every output of a code cell that is not a test cell; keep a test cell's stream and
-    error outputs only, as plain text, an error as its name and message (its traceback may quote
-    hidden tests)."""
+    error outputs only (`shown`)."""
 
     enabled = Bool(True)  # a Preprocessor that is not enabled is silently skipped
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(self, cell: NotebookNode, resources: Resources, index: int) -> tuple[NotebookNode, Resources]:
         if cell.cell_type != "code":
             return cell, resources
         if not isinstance(cell.get("execution_count"), int):
             cell.execution_count = None
-        kept = []
-        if is_test(cell):
-            for out in cell.get("outputs", []):
-                kind = out.get("output_type")
-                if kind == "stream":
-                    name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
-                    kept.append(NotebookNode(output_type="stream", name=name, text=_plain(out.get("text"))))
-                elif kind == "error":
-                    ename, evalue = _plain(out.get("ename")), _plain(out.get("evalue"))
-                    # The template shows an error through its traceback lines: one line, the verdict.
-                    kept.append(
-                        NotebookNode(
-                            output_type="error",
-                            ename=ename,
-                            evalue=evalue,
-                            traceback=[f"{ename}: {evalue}" if evalue else ename],
-                        )
-                    )
-        cell.outputs = kept
+        kept = [shown(out) for out in cell.get("outputs", [])] if is_test(cell) else []
+        cell.outputs = [out for out in kept if out is not None]
         return cell, resources
+
+
+def shown(out: NotebookNode) -> NotebookNode | None:
+    """A test cell's output as its feedback page shows it: a stream or an error, as plain text, an
+    error as its name and message (its traceback may quote hidden tests); None for any other."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
+        return _node(output_type="stream", name=name, text=_plain(out.get("text")))
+    if kind == "error":
+        ename, evalue = _plain(out.get("ename")), _plain(out.get("evalue"))
+        # The template shows an error through its traceback lines: one line, the verdict.
+        traceback = [f"{ename}: {evalue}" if evalue else ename]
+        return _node(output_type="error", ename=ename, evalue=evalue, traceback=traceback)
+    return None
 
 
 class TruncateOutputs(Preprocessor):
@@ -94,13 +100,13 @@ class TruncateOutputs(Preprocessor):
     enabled = Bool(True)
     max_chars = Integer(10_000).tag(config=True)
 
-    def _cut(self, text):
+    def _cut(self, text: object) -> str:
         text = _text(text)
         if len(text) <= self.max_chars:
             return text
         return text[: self.max_chars] + f"\n... [{len(text) - self.max_chars} more characters cut]\n"
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(self, cell: NotebookNode, resources: Resources, index: int) -> tuple[NotebookNode, Resources]:
         for output in cell.get("outputs", []):
             if "text" in output:
                 output["text"] = self._cut(output["text"])
@@ -114,7 +120,7 @@ class TruncateOutputs(Preprocessor):
         return cell, resources
 
 
-class ClearHiddenTestCells(ClearHiddenTests):
+class ClearHiddenTestCells(ClearHiddenTests):  # type: ignore[misc]  # nbgrader has no type hints
     """nbgrader's ClearHiddenTests for test cells only. Its own version looks for the marker in
     every cell: an answer containing `### BEGIN HIDDEN TESTS` lost its text after the marker, or,
     not being a grade cell, stopped the whole feedback with a RuntimeError. A test cell whose
@@ -123,7 +129,7 @@ class ClearHiddenTestCells(ClearHiddenTests):
     # nbconvert configures this for every preprocessor; nbgrader's base class forgot to accept it
     display_data_priority = List(Unicode()).tag(config=True)
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(self, cell: NotebookNode, resources: Resources, index: int) -> tuple[NotebookNode, Resources]:
         if not is_test(cell):
             return cell, resources
         cell.source = _text(cell.source)
@@ -144,7 +150,7 @@ class LeaveOutGivenCode(Preprocessor):
 
     enabled = Bool(True)
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+    def preprocess(self, nb: NotebookNode, resources: Resources) -> tuple[NotebookNode, Resources]:
         notes = {note for _, note in COLLAPSED.values()}
         nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and _text(c.source) in notes)]
         for cell in nb.cells:
@@ -166,7 +172,7 @@ class CapNotebook(Preprocessor):
     enabled = Bool(True)
     max_chars = Integer(1_000_000).tag(config=True)
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+    def preprocess(self, nb: NotebookNode, resources: Resources) -> tuple[NotebookNode, Resources]:
         left = self.max_chars
         for i, cell in enumerate(nb.cells):
             cell.source = _text(cell.get("source", ""))
@@ -176,7 +182,7 @@ class CapNotebook(Preprocessor):
                 continue
             cell.source = cell.source[:left]
             left -= len(cell.source)
-            kept = []
+            kept: list[NotebookNode] = []
             for out in cell.get("outputs", []):
                 if _size(out) <= left:
                     kept.append(out)
@@ -192,9 +198,9 @@ class CapNotebook(Preprocessor):
                     left = 0
             if cell.cell_type == "code":
                 cell.outputs = kept
-            note = NotebookNode(
+            note = _node(
                 cell_type="markdown",
-                metadata=NotebookNode(),
+                metadata=_node(),
                 source=(
                     f"**The feedback stops here**: the notebook is longer than {self.max_chars:,} characters, "
                     f"so the rest of this cell and the {len(nb.cells) - i - 1} cells after it are not shown."
@@ -205,7 +211,7 @@ class CapNotebook(Preprocessor):
         return nb, resources
 
 
-def _size(output):
+def _size(output: NotebookNode) -> int:
     """Characters of text in one output."""
     texts = [output.get("text"), output.get("ename"), output.get("evalue"), *output.get("traceback", [])]
     texts += [v for v in output.get("data", {}).values() if isinstance(v, (str, list))]
@@ -260,7 +266,7 @@ _IMAGE_MIME = ("image/png", "image/jpeg", "image/gif")  # never SVG: it can carr
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
-def _allowed_attribute(tag, name, value):
+def _allowed_attribute(tag: str, name: str, value: str) -> bool:
     if tag == "a":
         return name in ("href", "title")  # bleach then keeps only http, https, mailto and relative URLs
     if tag == "abbr":
@@ -276,14 +282,14 @@ class _Images:
     """The images of one notebook: at most `count` of at most `size` bytes each, from the
     notebook itself only."""
 
-    def __init__(self, count, size):
+    def __init__(self, count: int, size: int) -> None:
         self.count, self.size, self.used = count, size, 0
         nonce = secrets.token_hex(12)  # placeholder names a student cannot write in advance
         self.key = f"feedbackimage{nonce}n{{}}x"
         self.keys = re.compile(f"feedbackimage{nonce}n[0-9]+x")
-        self.placed = {}
+        self.placed: dict[str, str] = {}
 
-    def place(self, src, alt, attachments):
+    def place(self, src: str, alt: str, attachments: object) -> str:
         """A placeholder for the image, or the text shown instead of it."""
         mime, data = None, None
         alt = self.keys.sub("", alt)  # an image in the alt text of another
@@ -314,11 +320,11 @@ class _Images:
         self.placed[key] = f'<img src="data:{mime};base64,{data}" alt="{html.escape(alt, quote=True)}">'
         return key
 
-    def _instead(self, alt, why):
+    def _instead(self, alt: str, why: str) -> str:
         label = f": {alt}" if alt else ""
         return html.escape(f"[image not shown{label} ({why})]", quote=False)
 
-    def put_back(self, sanitized):
+    def put_back(self, sanitized: str) -> str:
         """The sanitised HTML with each placeholder replaced by its image, in one pass."""
         return self.keys.sub(lambda m: self.placed.get(m.group(0), ""), sanitized)
 
@@ -326,13 +332,13 @@ class _Images:
 class _FeedbackRenderer(IPythonRenderer):
     """nbconvert's markdown renderer with images that load nothing from outside the notebook."""
 
-    def __init__(self, images, attachments):
+    def __init__(self, images: _Images, attachments: dict[str, Any]) -> None:
         super().__init__(
             escape=False, allow_harmful_protocols=False, exclude_anchor_links=True, attachments=attachments
         )
         self.images = images
 
-    def image(self, text, url, title=None):
+    def image(self, text: str, url: str, title: str | None = None) -> str:
         return self.images.place(url or "", _text(text), self.attachments)
 
 
@@ -352,15 +358,16 @@ class SanitizeMarkdown(Preprocessor):
     max_rendered_chars = Integer(100_000).tag(config=True)
     max_tags = Integer(1_000).tag(config=True)
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+    def preprocess(self, nb: NotebookNode, resources: Resources) -> tuple[NotebookNode, Resources]:
         self.images = _Images(self.max_images, self.max_image_bytes)
         self.rendered = 0
-        self.sanitizer = SanitizeHTML(
+        sanitizer = _sanitizer(
             tags=ALLOWED_TAGS, attributes=_allowed_attribute, strip=False, strip_comments=True, parent=self
         )
-        return super().preprocess(nb, resources)
+        self.sanitize: Callable[[str], str] = sanitizer.sanitize_html_tags
+        return _each_cell(self, nb, resources)
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(self, cell: NotebookNode, resources: Resources, index: int) -> tuple[NotebookNode, Resources]:
         if cell.cell_type == "raw":
             cell.cell_type = "markdown"
             cell.source = _as_text(_text(cell.source), "a raw cell")
@@ -369,7 +376,7 @@ class SanitizeMarkdown(Preprocessor):
         cell.pop("attachments", None)
         return cell, resources
 
-    def safe_html(self, markdown: str, attachments: dict | None = None) -> str:
+    def safe_html(self, markdown: str, attachments: dict[str, Any] | None = None) -> str:
         """The markdown as sanitised HTML, wrapped so that a second markdown pass keeps it."""
         if len(markdown) > self.max_cell_chars:
             return _as_text(markdown, f"longer than {self.max_cell_chars:,} characters")
@@ -382,10 +389,10 @@ class SanitizeMarkdown(Preprocessor):
             return _as_text(markdown, "it could not be formatted")
         if rendered.count("<") > self.max_tags:
             return _as_text(markdown, f"more than {self.max_tags:,} HTML elements")
-        return _block(self.images.put_back(self.sanitizer.sanitize_html_tags(rendered)))
+        return _block(self.images.put_back(self.sanitize(rendered)))
 
 
-def _as_text(source, why):
+def _as_text(source: str, why: str) -> str:
     """A cell shown as plain, escaped text, with the reason."""
     return _block(
         f"<p><em>{html.escape(f'Shown as plain text: {why}.', quote=False)}</em></p>"
@@ -393,7 +400,7 @@ def _as_text(source, why):
     )
 
 
-def _block(sanitized):
+def _block(sanitized: str) -> str:
     """One line of HTML in a div: markdown's HTML-block rule passes it through unchanged (it ends
     only at a blank line), so the template's markdown pass can add nothing to it. Newlines become
     character references, which render the same, also inside <pre>."""
@@ -406,14 +413,14 @@ class KeepNbgraderMetadata(Preprocessor):
 
     enabled = Bool(True)
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        nb.metadata = NotebookNode(language_info=NotebookNode(name="python"))
-        return super().preprocess(nb, resources)
+    def preprocess(self, nb: NotebookNode, resources: Resources) -> tuple[NotebookNode, Resources]:
+        nb.metadata = _node(language_info=_node(name="python"))
+        return _each_cell(self, nb, resources)
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(self, cell: NotebookNode, resources: Resources, index: int) -> tuple[NotebookNode, Resources]:
         meta = nbgrader_metadata(cell)
         keep = re.fullmatch(r"[A-Za-z0-9_-]+", str(meta.get("grade_id", "")))
-        cell.metadata = NotebookNode(nbgrader=meta) if keep else NotebookNode()
+        cell.metadata = _node(nbgrader=meta) if keep else _node()
         if keep and meta.get("grade"):
             cell.metadata.label = label(cell)
         return cell, resources

@@ -19,7 +19,10 @@ import io
 import tokenize
 from collections import Counter
 
-CHECK_KINDS = frozenset({"close", "equal", "below", "above"})
+from autograder.worker.report import KINDS
+
+# The checks a test cell calls (`done` ends the cell and observes nothing).
+CHECK_KINDS = frozenset(KINDS) - {"done"}
 # A call of one of these on a name changes only that name's object (a list being filled).
 _MUTATORS = frozenset({"append", "extend", "insert", "add", "update"})
 # Calls a loop's range may make and still have no effect of its own.
@@ -94,7 +97,7 @@ def expected_names(source: str) -> set[str]:
     return set(_loads(tree)) & set(expected)
 
 
-def _strip(source: str) -> tuple[ast.AST, Counter]:
+def _strip(source: str) -> tuple[ast.AST, Counter[str]]:
     """The stripped tree of `source`, and the names its expected values read."""
     strip = _Strip()
     tree = strip.visit(ast.parse(source))
@@ -117,7 +120,7 @@ def _uses_torch(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Name) and n.id == "torch" for n in ast.walk(node))
 
 
-def _loads(node: ast.AST) -> Counter:
+def _loads(node: ast.AST) -> Counter[str]:
     return Counter(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
 
 
@@ -132,7 +135,7 @@ class _Strip(ast.NodeTransformer):
     """Checks keep their first argument; PyTorch's branches go (PyTorch is absent at grading)."""
 
     def __init__(self) -> None:
-        self.expected: Counter = Counter()
+        self.expected: Counter[str] = Counter()
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
@@ -213,7 +216,7 @@ def _blocks(tree: ast.AST) -> list[ast.AST]:
     return found
 
 
-def _drop_one(tree: ast.AST, loads: Counter) -> bool:
+def _drop_one(tree: ast.AST, loads: Counter[str]) -> bool:
     """Drop one statement that nothing needs; False when there is none."""
     for parent in _blocks(tree):
         for field in ("body", "orelse"):

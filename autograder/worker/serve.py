@@ -19,19 +19,19 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
-import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
-from nbgrader.api import Gradebook, MissingEntry  # type: ignore[import-untyped]  # nbgrader ships no type hints
-from nbgrader.apps import NbGraderAPI  # type: ignore[import-untyped]
+import psutil
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
 
 from autograder.course.assignment import assignment
 from autograder.course.limits import VERDICT_CHARS
 from autograder.course.nbgrader_setup import fresh_course, nbgrader_api
 from autograder.course.paths import COURSE_ID, WORK
-from autograder.worker import execute
 from autograder.worker.cohort_course import autograded, keep_autograded
-from autograder.worker.feedback import KeepVerdictsOnly, is_test
+from autograder.worker.execute import Outcome, Spare, verdict_output
+from autograder.worker.feedback import shown
 from autograder.worker.result import CellResult, Result, Status, Task, feedback_page
+from autograder.worker.verdict import Verdict
 
 
 class Watchdog:
@@ -75,12 +75,13 @@ def grade_tasks(
     next), in one course folder made for `aids` (by default the tasks' assignments); yield one
     Result per task. `ready()` is called once the course folder is built."""
     course = Path(tempfile.mkdtemp(prefix="worker-", dir=_scratch()))
+    spare = Spare()  # each notebook's kernel starts while nbgrader records the one before
     try:
         if aids is None:
             tasks = list(tasks)
             aids = sorted({t.assignment for t in tasks})
         fresh_course(course, aids, reuse=True)
-        apis = {aid: _api(course, aid) for aid in aids}
+        apis = {aid: _api(course, aid, spare) for aid in aids}
         by_hand = {aid: _hand_graded_cells(course, aid) for aid in aids}
         if ready:
             ready()
@@ -104,7 +105,7 @@ def grade_tasks(
                 shutil.rmtree(course / step / t.student / t.assignment, ignore_errors=True)
             yield result
     finally:
-        execute.discard_spare()
+        spare.discard()
         shutil.rmtree(course, ignore_errors=True)
 
 
@@ -119,8 +120,10 @@ def _scratch() -> Path:
     return WORK
 
 
-def _api(course: Path, aid: str) -> NbGraderAPI:
-    return nbgrader_api(course)
+def _api(course: Path, aid: str, spare: Spare) -> NbGraderAPI:
+    api = nbgrader_api(course)
+    api.config.GradedExecute.spare = spare
+    return api
 
 
 def _gradebook(course: Path) -> Gradebook:
@@ -156,34 +159,36 @@ def grade_one(course: Path, api: NbGraderAPI, task: Task, out: Path) -> Result:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(task.notebook, dest)
     started = time.monotonic()
-    error = _autograde(api, task)
+    outcome = Outcome()
+    error = _autograde(api, task, outcome)
     seconds = round(time.monotonic() - started, 2)
     result = _from_gradebook(course, task, error)
     result.seconds = seconds
     if result.status is Status.GRADED:
-        for gid, message in _verdicts(course / "autograded" / student / aid / f"{aid}.ipynb").items():
+        for gid, verdict in outcome.verdicts.items():
             if gid in result.tests:
-                result.tests[gid].message = message
+                result.tests[gid].message = _message(verdict)
         if task.feedback:
             _copy_feedback(course, api, task, out)
     return result
 
 
-def _autograde(api: NbGraderAPI, task: Task) -> str | None:
-    """Run nbgrader's autograde on the submitted notebook; why it failed, or None."""
+def _autograde(api: NbGraderAPI, task: Task, outcome: Outcome) -> str | None:
+    """Run nbgrader's autograde on the submitted notebook, its verdicts decided into `outcome`;
+    why it failed, or None."""
     lim = assignment(task.assignment).limits
-    execute.settings.update(slot=task.slot, sandboxed=task.sandbox, spare=True)
-    execute.last_stop["reason"] = None
+    config = api.config.GradedExecute
+    config.slot, config.sandboxed, config.outcome = task.slot, task.sandbox, outcome
     # A backstop: the executor stops a notebook at its own wall time, the sandbox at its memory.
     # A process's RSS counts shared library pages that its cgroup does not, so with a sandbox the
     # backstop waits a margin above the limit: the cgroup's own verdict comes first.
     memory_mb = int(lim.memory_mb * (1.25 if task.sandbox else 1))
     with Watchdog(int(lim.wall_seconds) + 30, memory_mb) as dog:
-        outcome = api.autograde(task.assignment, task.student, force=True, create=True)
+        ran = api.autograde(task.assignment, task.student, force=True, create=True)
     # The watchdog's reason first: when it kills, the executor only sees a dead kernel.
-    reason = dog.reason or execute.last_stop["reason"]
-    if reason or not outcome["success"]:
-        return reason or _nbgrader_error(outcome)
+    reason = dog.reason or outcome.stopped
+    if reason or not ran["success"]:
+        return reason or _nbgrader_error(ran)
     return None
 
 
@@ -207,29 +212,17 @@ def _from_gradebook(course: Path, task: Task, error: str | None) -> Result:
         )
 
 
-def _verdicts(autograded: Path) -> dict[str, str]:
-    """{grade_id: the grader's verdict} from the test cells' outputs of the autograded notebook,
-    as the feedback page shows them (`KeepVerdictsOnly`): plain text, an error's last line."""
-    messages: dict[str, str] = {}
-    if not autograded.exists():
-        return messages
-    keep = KeepVerdictsOnly()
-    for cell in nbformat.read(autograded, as_version=4).cells:
-        if not is_test(cell):
-            continue
-        cell, _ = keep.preprocess_cell(cell, {}, 0)
-        message = "\n".join(filter(None, map(_output_text, cell.outputs)))
-        if message:
-            gid = cell.metadata.nbgrader.grade_id
-            messages[gid] = message if len(message) <= VERDICT_CHARS else message[:VERDICT_CHARS] + " ..."
-    return messages
-
-
-def _output_text(output: Any) -> str:
+def _message(verdict: Verdict) -> str:
+    """The verdict as the feedback page shows the output it gives its cell (`verdict_output`,
+    `shown`): plain text, an error's last line; at most VERDICT_CHARS of it."""
+    output = shown(verdict_output(verdict))
+    assert output is not None, "a verdict's output is a stream or an error"
     if output.output_type == "stream":
-        return str(output.text).strip()
-    text = "\n".join(output.traceback).strip()
-    return next((line for line in reversed(text.splitlines()) if line.strip()), text)
+        message = str(output.text).strip()
+    else:
+        text = "\n".join(output.traceback).strip()
+        message = next((line for line in reversed(text.splitlines()) if line.strip()), text)
+    return message if len(message) <= VERDICT_CHARS else message[:VERDICT_CHARS] + " ..."
 
 
 def _copy_feedback(course: Path, api: NbGraderAPI, task: Task, out: Path) -> None:

@@ -9,11 +9,11 @@ the student's kernel.
 import builtins
 import json
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
-# The prefix of a graded observation on stdout: kit.py's REPORT (kit.py runs inside notebooks and
-# imports PyTorch when not grading, so the grader does not import it).
-REPORT = "@@check "
+from autograder.worker.report import REPORT, BadReport, Json, Observation, Report, observe, parse
 
 # Builtin exception names the feedback may repeat; any other name comes from the student's code.
 _BUILTIN_ERRORS = {
@@ -27,93 +27,110 @@ class Verdict:
     message: str  # what the student may read: the grader's words, never the student's output
 
 
-def reports(outputs: list[dict]) -> list[dict]:
-    """The check reports in a cell's outputs, in order."""
-    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout")
+def reports(outputs: list[dict[str, Any]]) -> list[Report]:
+    """The check reports in the outputs of a reference's cell, in order; BadReport if a line that
+    starts like one is not one."""
     found = []
-    for line in text.splitlines():
-        if line.startswith(REPORT):
-            try:
-                record = json.loads(line[len(REPORT) :])
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                found.append(record)
+    for line in _report_lines(outputs):
+        try:
+            found.append(parse(json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise BadReport(f"a report is JSON, not {line!r}") from e
     return found
 
 
-def error_name(outputs: list[dict]) -> str | None:
+def observations(outputs: list[dict[str, Any]]) -> list[Observation]:
+    """What the checks in a submission's cell observed, in order: its lines that carry an
+    observation (`report.observe`); every other line is the kernel's own, and is left out."""
+    found = []
+    for line in _report_lines(outputs):
+        try:
+            found.append(observe(json.loads(line)))
+        except (json.JSONDecodeError, BadReport):
+            continue
+    return found
+
+
+def _report_lines(outputs: list[dict[str, Any]]) -> Iterator[str]:
+    """What follows REPORT on each line of a cell's stdout that starts with it."""
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    for line in text.splitlines():
+        if line.startswith(REPORT):
+            yield line[len(REPORT) :]
+
+
+def error_name(outputs: list[dict[str, Any]]) -> str | None:
+    """The name of the first error among a cell's outputs, as text (a kernel may send any JSON)."""
     names = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
-    return names[0] if names else None
+    return str(names[0]) if names and names[0] else None
 
 
-def judge(name: str, expected: list[dict], observed: list[dict], error: str | None, hidden: bool) -> Verdict:
-    """Compare the student's reports of one test cell with the reference's. Every word of the
-    verdict is the grader's: the check's message from the reference run, and for a visible test
+def judge(
+    name: str, expected: Sequence[Report], observed: Sequence[Observation], error: str | None, hidden: bool
+) -> Verdict:
+    """Compare the student's observations in one test cell with the reference's reports. Every word
+    of the verdict is the grader's: the check's message from the reference run, and for a visible test
     the name of a built-in exception that stopped it. A hidden test's verdict names nothing the
     student's code chose, so its source cannot be read back from the feedback."""
-    by_n = {}
-    for record in observed:
-        if record.get("n") in by_n:
+    by_n: dict[object, Observation] = {}
+    for seen in observed:
+        if seen.n in by_n:
             return Verdict(False, f"{name}: its checks reported more than once (the test cell was tampered with)")
-        by_n[record.get("n")] = record
-    checks = [r for r in expected if r["kind"] != "done"]
+        by_n[seen.n] = seen
+    checks = [r for r in expected if r.kind != "done"]
     if len(checks) == len(expected):
         return Verdict(False, f"{name}: the grader has no reference for this test")
     because = "" if hidden else _because(error)
     for ref in expected:
-        got = by_n.get(ref["n"])
-        if got is None or got.get("kind") != ref["kind"]:
-            if ref["kind"] == "done":
+        got = by_n.get(ref.n)
+        if got is None or got.kind != ref.kind:
+            if ref.kind == "done":
                 return Verdict(False, f"{name}: the test cell did not finish{because}")
-            return Verdict(False, f"{name}: {ref['message']} (the check did not run{because})")
-        if not _holds(ref, got.get("value")):
-            return Verdict(False, f"{name}: {_cause(ref, got.get('value'))}")
+            return Verdict(False, f"{name}: {ref.message} (the check did not run{because})")
+        if not _holds(ref, got.value):
+            return Verdict(False, f"{name}: {_cause(ref, got.value)}")
     if hidden:
         return Verdict(True, f"✓ hidden tests for {name}: {len(checks)} checks passed")
     return Verdict(True, f"✓ {name}: {len(checks)} check{'s' * (len(checks) != 1)} passed")
 
 
-def _because(error):
+def _because(error: str | None) -> str:
     if not error:
         return ""
     return f": it stopped with {error}" if error in _BUILTIN_ERRORS else ": it stopped with an error"
 
 
-def _cause(ref, value):
+def _cause(ref: Report, value: Json) -> str:
     """The check's message, or the cause of the known wrong answer that `value` is (the
     reference's run of the whole cell reports them; the last that matches names it, as while
     the student works)."""
-    message = ref["message"]
-    for wrong, cause in ref.get("wrong") or []:
-        if _is_number(value) and math.isclose(value, wrong, rel_tol=ref["tol"], abs_tol=ref["tol"]):
+    message = ref.message
+    for wrong, cause in ref.wrong:
+        if _is_number(value) and math.isclose(value, wrong, rel_tol=ref.tol, abs_tol=ref.tol):
             message = cause
     return message
 
 
-def _holds(ref, value):
+def _holds(ref: Report, value: Json) -> bool:
     """Does the student's observation `value` agree with the reference's report `ref`?"""
-    kind = ref["kind"]
-    if kind == "done":
+    if ref.kind == "done":
         return True
-    if kind == "equal":
-        return _same(value, ref["value"])
+    if ref.kind == "equal":
+        return _same(value, ref.value)
     if not _is_number(value):
         return False
-    if kind == "close":
-        return _is_number(ref["value"]) and math.isclose(value, ref["value"], rel_tol=ref["tol"], abs_tol=ref["tol"])
-    if kind == "below":
-        return value < ref["bound"]
-    if kind == "above":
-        return value > ref["bound"]
-    return False
+    if ref.kind == "close":
+        return _is_number(ref.value) and math.isclose(value, ref.value, rel_tol=ref.tol, abs_tol=ref.tol)
+    if ref.bound is None:  # a reference that bounds nothing: no answer holds
+        return False
+    return value < ref.bound if ref.kind == "below" else value > ref.bound
 
 
-def _is_number(x):
+def _is_number(x: Json) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _same(a, b):
+def _same(a: Json, b: Json) -> bool:
     if _is_number(a) and _is_number(b):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(a, list) and isinstance(b, list):

@@ -140,7 +140,6 @@ def warm() -> None:
     for aid in expected:
         execute.expected_reports(aid)
     _course_template(sorted(expected))
-    execute.discard_spare()
 
 
 def main(argv: list[str] | None = None) -> int:
