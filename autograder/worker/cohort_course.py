@@ -13,9 +13,7 @@ sanitises it, and OUT's configuration turns sanitising on for what else honours 
 """
 
 import json
-import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry  # type: ignore[import-untyped]  # nbgrader ships no type hints
 from sqlalchemy.exc import SAWarning
 
+from autograder.course.files import replaced_whole, write_whole
 from autograder.course.nbgrader_setup import _course_template, _one_engine_per_gradebook
 from autograder.course.paths import COURSE_ID, ROOT
 from autograder.worker.feedback import SanitizeMarkdown
@@ -73,10 +72,8 @@ def prepare(out: Path, aids: list[str]) -> None:
         if not (out / "source" / aid).exists():
             shutil.copytree(template / "source" / aid, out / "source" / aid)
     if not (out / "gradebook.db").exists():
-        fd, tmp = tempfile.mkstemp(prefix="gradebook-", dir=out)
-        os.close(fd)
-        shutil.copy(template / "gradebook.db", tmp)
-        os.replace(tmp, out / "gradebook.db")
+        with replaced_whole(out / "gradebook.db", private=True) as partial:
+            shutil.copy(template / "gradebook.db", partial)
         return
     _one_engine_per_gradebook()
     with Gradebook(url(template), COURSE_ID) as src, Gradebook(url(out), COURSE_ID) as dst:
@@ -250,11 +247,7 @@ def keep_autograded(src: Path, dest: Path) -> None:
     # formgrader's own template renders markdown unsanitised, whatever HTMLExporter.sanitize_html says
     sanitized, _ = SanitizeMarkdown().preprocess(nbformat.from_dict(nb), {})
     nb = dict(sanitized)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".partial", dir=dest.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(nb, f)
-    os.replace(tmp, dest)
+    write_whole(dest, json.dumps(nb), private=True)
 
 
 def feedback(out: Path, student: str, aid: str) -> None:

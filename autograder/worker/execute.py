@@ -28,6 +28,7 @@ from traitlets import Bool, Instance, Integer
 
 from autograder.course import notebooks
 from autograder.course.assignment import assignment
+from autograder.course.files import write_whole
 from autograder.course.limits import Limits
 from autograder.course.paths import ENGINE_FILE, IN_NOTEBOOK, SOLUTIONS, WORK
 from autograder.course.reference import reference_engine
@@ -254,10 +255,8 @@ def expected_reports(aid: str) -> dict[str, list[Report]]:
             raise RuntimeError(
                 f"the reference solution of {aid} fails its own test {gid} on moved inputs: {verdict.message}"
             )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(f".{os.getpid()}")
-    partial.write_text(json.dumps({gid: [r.to_json() for r in found] for gid, found in expected.items()}))
-    partial.replace(cached)  # atomic: another worker never reads half a file
+    # another worker never reads half of it
+    write_whole(cached, json.dumps({gid: [r.to_json() for r in found] for gid, found in expected.items()}))
     return expected
 
 
