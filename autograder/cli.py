@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from autograder.authoring import build, lessons, samples
 from autograder.delivery import gradescope, release, site, solutions_release
-from autograder.grading import grade, late, shards
+from autograder.grading import discovery, grade, late, output, shards
 from autograder.reports import class_report as report
 from autograder.reports import export
 
@@ -166,7 +166,7 @@ def _grade(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"grade: {e}", file=sys.stderr)
         return 2
-    cohort = grade.find_submissions(args.paths, args.student, args.roster)
+    cohort = discovery.find_submissions(args.paths, args.student, args.roster)
     mine = shards.select(cohort, *part) if part else cohort
     subs = grade.grade(
         mine,
@@ -181,7 +181,7 @@ def _grade(args: argparse.Namespace) -> int:
     )
     if part:
         shards.write_manifest(args.out, *part, cohort, subs, args.key)
-    print(grade.table(subs))
+    print(output.table(subs))
     pages = f"  feedback: {args.out}/feedback/" if args.feedback else "  (feedback pages: add --feedback)"
     print(f"\ngrades: {args.out}/grades.csv{pages}")
     return 0

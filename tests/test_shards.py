@@ -16,7 +16,8 @@ from test_workers import FAKE_WORKER
 
 from autograder import cli
 from autograder.authoring import samples
-from autograder.grading import grade, shards
+from autograder.grading import cache, grade, pool, shards
+from autograder.grading.submission import Submission
 
 AID = "02_value_backward"
 STUDENTS = ["ann", "ben", "cat", "dov", "eve", "fay", "gus", "hal"]
@@ -26,10 +27,11 @@ STUDENTS = ["ann", "ben", "cat", "dov", "eve", "fay", "gus", "hal"]
 def fake(monkeypatch, tmp_path):
     worker = tmp_path / "fake_worker.py"
     worker.write_text(FAKE_WORKER)
-    monkeypatch.setattr(grade, "WORKER", [sys.executable, str(worker)])
+    monkeypatch.setattr(pool, "WORKER", [sys.executable, str(worker)])
     monkeypatch.setattr(grade, "WORK", tmp_path / "work")
+    monkeypatch.setattr(cache, "WORK", tmp_path / "work")
     monkeypatch.setattr(grade, "reference_engine", lambda aid: None)
-    monkeypatch.setattr(grade, "STARTUP_SECONDS", 5)
+    monkeypatch.setattr(pool, "STARTUP_SECONDS", 5)
     monkeypatch.setattr(grade, "_sandbox_or_refuse", lambda unsafe: True)
     return tmp_path
 
@@ -72,7 +74,7 @@ def files(out: Path) -> dict[str, bytes]:
 def test_a_student_is_in_one_shard_and_every_shard_has_its_own():
     split = {s: shards.shard_of(s, 3) for s in STUDENTS}
     assert set(split.values()) == {0, 1, 2}, "the names above spread over 3 shards"
-    subs = [grade.Submission(s, Path(f"{s}/{name}")) for s in STUDENTS for name in ("a.ipynb", "b.ipynb")]
+    subs = [Submission(s, Path(f"{s}/{name}")) for s in STUDENTS for name in ("a.ipynb", "b.ipynb")]
     parts = [shards.select(subs, k, 3) for k in range(3)]
     assert sorted(s.path for part in parts for s in part) == sorted(s.path for s in subs)
     assert all(split[s.student] == k for k, part in enumerate(parts) for s in part)

@@ -6,8 +6,8 @@ pin of requirements.txt filled in) at its root, beside a copy of what grading ne
 package, solutions/ with the hidden tests, the released exercises/ and capstone/ that intake
 matches submissions against, requirements.txt, pyproject.toml). Gradescope unpacks it into
 /autograder/source; for each submission, `run_autograder` runs `python -m autograder.delivery.gradescope`,
-which takes in the notebooks in /autograder/submission (`grade.take_in`), grades those of its
-assignment with `grade.grade_taken_in` (nbgrader, the hidden tests, the limits) and maps their
+which takes in the notebooks in /autograder/submission (`intake`), grades those of its
+assignment with `grade.grade` (nbgrader, the hidden tests, the limits) and maps their
 results, each test's verdict included, to /autograder/results/results.json. Nothing here grades
 by itself.
 
@@ -45,7 +45,9 @@ from autograder.course import notebooks
 from autograder.course.paths import CAPSTONE, EXERCISES, ROOT, SOLUTIONS, WORK, assignments, release_path, requirements
 from autograder.course.reference import reference_engine
 from autograder.grading import grade
-from autograder.grading.intake import released
+from autograder.grading.discovery import find_submissions
+from autograder.grading.intake import intake, released
+from autograder.grading.submission import Submission
 from autograder.worker import execute
 from autograder.worker.result import Status
 
@@ -194,27 +196,27 @@ def _results(submission: Path, expected: list[str]) -> dict[str, Any]:
         found = sorted(p.name for p in submission.rglob("*") if p.is_file())
         where = f" (found: {', '.join(found[:10])})" if found else ""
         return _zero(f"No .ipynb notebook in the submission{where}. Upload the notebook of {_names(expected)}.")
-    subs = grade.take_in(grade.find_submissions(notebooks, STUDENT))
+    subs = intake(find_submissions(notebooks, STUDENT))
     mine = [s for s in subs if s.assignment in expected]
     problems = [_problem(s, expected) for s in subs if s.assignment not in expected]
     if not mine:
         return _zero("Nothing was graded.\n" + "\n".join(problems))
     out = Path(tempfile.mkdtemp(prefix="gradescope-", dir=_work()))
     try:
-        grade.grade_taken_in(mine, out)
+        grade.grade(mine, out)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return _report(mine, expected, problems)
 
 
-def _problem(s: grade.Submission, expected: list[str]) -> str:
+def _problem(s: Submission, expected: list[str]) -> str:
     """Why a notebook of the submission is not graded."""
     if s.assignment is None:
         return f"{s.path.name}: {s.reason}"
     return f"{s.path.name} is the notebook of {s.assignment}, not of {_names(expected)}"
 
 
-def _report(subs: list[grade.Submission], expected: list[str], problems: list[str]) -> dict[str, Any]:
+def _report(subs: list[Submission], expected: list[str], problems: list[str]) -> dict[str, Any]:
     """results.json for the graded `subs`: the score, the output the student reads, one test per
     autograded test cell."""
     score, lines, tests = 0.0, [], []
@@ -252,7 +254,7 @@ WAIT_FOR_PUBLISHING = "The hidden tests' results, and so the score, show once yo
 SCORED = (Status.GRADED, Status.REVIEW)
 
 
-def _for_the_instructor(aid: str, sub: grade.Submission) -> dict[str, Any]:
+def _for_the_instructor(aid: str, sub: Submission) -> dict[str, Any]:
     """A test worth nothing that Gradescope shows the instructor only: why to read the answers."""
     return {
         "name": f"{aid}: to review (instructors only)",
@@ -264,7 +266,7 @@ def _for_the_instructor(aid: str, sub: grade.Submission) -> dict[str, Any]:
     }
 
 
-def _summary(aid: str, chosen: grade.Submission, superseded: list[grade.Submission]) -> list[str]:
+def _summary(aid: str, chosen: Submission, superseded: list[Submission]) -> list[str]:
     line = f"{aid}: {chosen.score:g} / {autograded_points(aid):g} points"
     if chosen.state not in SCORED:
         line += f" ({chosen.status})"
@@ -277,7 +279,7 @@ def _summary(aid: str, chosen: grade.Submission, superseded: list[grade.Submissi
     return lines
 
 
-def _tests(aid: str, sub: grade.Submission, prefix: bool) -> list[dict[str, Any]]:
+def _tests(aid: str, sub: Submission, prefix: bool) -> list[dict[str, Any]]:
     """One Gradescope test per autograded test cell of `aid`, in notebook order, with the
     verdict the student's feedback shows as its output."""
     order = [c["metadata"]["nbgrader"]["grade_id"] for c in released(aid)]

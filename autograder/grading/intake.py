@@ -16,6 +16,8 @@ from pathlib import Path
 from autograder.course.limits import FILE_BYTES, JSON_DEPTH
 from autograder.course.notebooks import grade_id, is_answer, is_graded, is_locked, read, source
 from autograder.course.paths import assignments, release_path
+from autograder.grading.submission import Submission
+from autograder.worker.result import Status
 
 
 @dataclass
@@ -120,7 +122,47 @@ def _content_match(nb: dict, aid: str) -> int:
     return sum(1 for r in released(aid) if is_locked(r) and (grade_id(r) in ids or r.source.strip() in texts))
 
 
-def intake(path: str | Path, known: list[str] | None = None) -> Intake:
+def intake(submissions: list[Submission]) -> list[Submission]:
+    """Recognise and repair each file (or say why it cannot be graded); of two files for one
+    assignment, the newest counts. Returns `submissions`. Those already taken in are left as they
+    are, so that a caller may take in a cohort, choose among it, and grade what it chose."""
+    newest: dict[tuple[str, str], Submission] = {}
+    for s in submissions:
+        if s.assignment is not None or s.state is not Status.NOT_GRADED:
+            continue
+        try:
+            aid = _take_in(s)
+        except Exception as e:  # one file's surprise is its own error row, never the batch's end
+            s.state, s.reason, s.notebook, aid = Status.ERROR, f"intake failed ({type(e).__name__})", None, None
+        if aid:
+            _keep_newest(newest, (s.student, aid), s)
+    return submissions
+
+
+def _take_in(s: Submission) -> str | None:
+    """The assignment of `s`, its notebook repaired; None, with the error, if it has none."""
+    if s.path.suffix != ".ipynb":
+        s.state, s.reason = Status.ERROR, f"{s.path.name} is not a notebook (.ipynb)"
+        return None
+    got = recognise(s.path)
+    s.notes += got.notes
+    if got.error:
+        s.state, s.reason = Status.ERROR, got.error
+        return None
+    s.assignment, s.notebook = got.assignment, got.notebook
+    return s.assignment
+
+
+def _keep_newest(newest: dict[tuple[str, str], Submission], key: tuple[str, str], s: Submission) -> None:
+    old = newest.setdefault(key, s)
+    if old is not s:
+        keep, drop = (s, old) if s.path.stat().st_mtime >= old.path.stat().st_mtime else (old, s)
+        drop.state, drop.reason = Status.SUPERSEDED, f"superseded by {keep.path.name}"
+        drop.notebook = None  # never graded nor reviewed: not kept
+        newest[key] = keep
+
+
+def recognise(path: str | Path, known: list[str] | None = None) -> Intake:
     """Recognise and repair one submitted file."""
     known = known or assignments()
     nb = read_notebook(path)

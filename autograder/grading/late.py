@@ -122,7 +122,7 @@ def _span(seconds: float) -> str:
 
 
 def apply(submissions: list[Any], rule: Policy) -> None:
-    """Take the late penalty off each graded submission (grade.Submission) and say in its notes
+    """Take the late penalty off each graded submission (a Submission) and say in its notes
     when it was handed in, from where, and, if late, by how much and what it cost."""
     for s in submissions:
         if s.assignment is None or s.state not in (Status.GRADED, Status.REVIEW):
@@ -135,7 +135,7 @@ def apply(submissions: list[Any], rule: Policy) -> None:
         late = (moment - due).total_seconds()
         if late > 0:
             cost = rule.deduction(s.student, s.score, s.max_score, late)
-            s.score -= cost
+            s.late_penalty = cost
             extended = " (extended)" if (s.student, s.assignment) in rule.extensions else ""
             note += (
                 f"; LATE by {_span(late)} after the due date{extended} {due.isoformat()}: -{cost:g} ({rule.penalty})"

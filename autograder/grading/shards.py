@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from autograder.grading import grade
+from autograder.grading import cache, output
+from autograder.grading.submission import Submission
 from autograder.worker.result import feedback_page
 
 MANIFEST = "shard.json"
@@ -43,17 +44,17 @@ def shard_of(student: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "big") % n
 
 
-def select(submissions: list[grade.Submission], k: int, n: int) -> list[grade.Submission]:
+def select(submissions: list[Submission], k: int, n: int) -> list[Submission]:
     return [s for s in submissions if shard_of(s.student, n) == k]
 
 
-def inputs_digest(submissions: list[grade.Submission]) -> str:
+def inputs_digest(submissions: list[Submission]) -> str:
     """What the files say, not where they lie: each student, file name and content, in order.
     Two machines that mount the submissions at different paths agree on it."""
     return _digest_of((s.student, s.path.name, _file_digest(s.path)) for s in submissions)
 
 
-def cohort_digest(submissions: list[grade.Submission]) -> str:
+def cohort_digest(submissions: list[Submission]) -> str:
     """Each student, file name and size: every shard takes it of the whole cohort, which it then
     need not read (a shard reads its own part only)."""
     return _digest_of((s.student, s.path.name, str(_size(s.path))) for s in submissions)
@@ -84,8 +85,8 @@ def write_manifest(
     out: str | Path,
     k: int,
     n: int,
-    cohort: list[grade.Submission],
-    graded: list[grade.Submission],
+    cohort: list[Submission],
+    graded: list[Submission],
     key_file: str | Path | None = None,
 ) -> Path:
     """OUT/shard.json for shard `k` of `n` of `cohort`, whose part is `graded` (after grading)."""
@@ -93,7 +94,7 @@ def write_manifest(
     files = ["grades.csv"]
     for s in graded:
         if s.result is not None:
-            files.append(str(grade._result_path(out, s).relative_to(out)))
+            files.append(str(cache.result_path(out, s).relative_to(out)))
             page = feedback_page(out, s.student, s.assignment or "")
             if page.exists():
                 files.append(str(page.relative_to(out)))
@@ -106,7 +107,7 @@ def write_manifest(
         "students": sorted({s.student for s in graded}),
         "files": {f: _file_digest(out / f) for f in sorted(set(files))},
     }
-    manifest["sig"] = _sign(manifest, grade._key(key_file))
+    manifest["sig"] = _sign(manifest, cache.signing_key(key_file))
     path = out / MANIFEST
     path.write_text(json.dumps(manifest, indent=1) + "\n")
     return path
@@ -199,19 +200,19 @@ def merge(shards: list[str | Path], out: str | Path, key_file: str | Path | None
     out = Path(out)
     if any(out.resolve() == p.resolve() for p in paths):
         raise Refused(f"{out} is one of the shards: merge into a folder of its own")
-    key = grade._key(key_file)
+    key = cache.signing_key(key_file)
     checked = check(paths, key)
     for shard, m in checked:  # each result verifies on its own too, as a later run of grade checks it
         for name in m["files"]:
-            if name.startswith("results/") and grade._verified(shard / name, key) is None:
+            if name.startswith("results/") and cache.verified(shard / name, key) is None:
                 raise Refused(f"{shard / name} does not verify with this key")
     out.mkdir(parents=True, exist_ok=True)
     rows: list[list[str]] = []
     for shard, m in checked:
         with open(shard / "grades.csv", newline="") as f:
             header, *body = list(csv.reader(f))
-        if header != grade.COLUMNS:
-            raise Refused(f"{shard}/grades.csv has the columns {header}, not {grade.COLUMNS}")
+        if header != output.COLUMNS:
+            raise Refused(f"{shard}/grades.csv has the columns {header}, not {output.COLUMNS}")
         rows += body
         for name in m["files"]:
             if name != "grades.csv":
@@ -222,7 +223,7 @@ def merge(shards: list[str | Path], out: str | Path, key_file: str | Path | None
     rows.sort(key=lambda row: row[0])
     with open(out / "grades.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(grade.COLUMNS)
+        writer.writerow(output.COLUMNS)
         writer.writerows(rows)
     (out / MERGED).write_text(json.dumps([{k: m[k] for k in ("shard", "of", "inputs")} for _, m in checked]) + "\n")
     return out / "grades.csv"
