@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nbgrader.plugins import LateSubmissionPlugin  # type: ignore[import-untyped]  # no type hints
-from nbgrader.utils import parse_utc  # type: ignore[import-untyped]
+from nbgrader.plugins import LateSubmissionPlugin
+from nbgrader.utils import parse_utc
 from traitlets import Float
 
 from autograder.worker.result import Status
@@ -32,7 +32,7 @@ DAY = 24 * 3600
 PENALTY = re.compile(r"none|zero|per-day:(\d+(?:\.\d+)?)")
 
 
-class PerDayPenalty(LateSubmissionPlugin):
+class PerDayPenalty(LateSubmissionPlugin):  # type: ignore[misc]  # nbgrader has no type hints
     """P% of the assignment's points per started 24 hours late; the score never goes below 0."""
 
     percent = Float(10.0, help="percent of the maximum score taken per started day late").tag(config=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import psutil  # type: ignore[import-untyped]  # psutil ships no type hints, and types-psutil is not installed
+import psutil
 
 from autograder.course.assignment import assignment
 
