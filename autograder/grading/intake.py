@@ -6,6 +6,9 @@ metadata that tells nbgrader which cell is which; without it nbgrader scores 0 s
 Each submitted cell is matched to the released notebook by its grade_id, else by its content
 and position, and given the released cell's metadata back. An ambiguous match is reported,
 not guessed.
+
+`intake(submissions)` takes in a cohort (of two files of one student for one assignment, the
+newest counts); `recognise(path)` one file.
 """
 
 import json

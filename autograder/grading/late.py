@@ -24,6 +24,7 @@ from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.utils import parse_utc
 from traitlets import Float
 
+from autograder.grading.submission import Submission
 from autograder.worker.result import Status
 
 TIMESTAMP = "timestamp.txt"
@@ -121,8 +122,8 @@ def _span(seconds: float) -> str:
     return f"{days} d {hours} h" if days else f"{hours} h {rest // 60} min"
 
 
-def apply(submissions: list[Any], rule: Policy) -> None:
-    """Take the late penalty off each graded submission (a Submission) and say in its notes
+def apply(submissions: list[Submission], rule: Policy) -> None:
+    """Take the late penalty off each graded submission and say in its notes
     when it was handed in, from where, and, if late, by how much and what it cost."""
     for s in submissions:
         if s.assignment is None or s.state not in (Status.GRADED, Status.REVIEW):
