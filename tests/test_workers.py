@@ -367,6 +367,18 @@ def test_a_result_reads_back_as_written_and_a_malformed_row_is_refused():
             Result.from_json(bad)
 
 
+def test_hand_grades_and_the_late_penalty_count_on_top_of_the_result_which_stays_as_graded():
+    tests = {"test_a": CellResult(3.0, 3.0), "writeup": CellResult(0.0, 2.0)}
+    result = Result("alice", AID, Status.GRADED, score=3.0, max_score=5.0, pending=2.0, tests=tests)
+    result.manual, result.awaiting = ["writeup"], ["writeup"]
+    s = submission.Submission("alice", Path("alice.ipynb"), AID)
+    assert (s.score, s.max_score, s.pending, s.tests) == (0, 0, 0, {})
+    s.take(result)
+    s.hand["writeup"], s.late_penalty = 1.5, 0.5
+    assert (s.score, s.max_score, s.pending, s.tests["writeup"]) == (4.0, 5.0, 0.0, (1.5, 2.0))
+    assert (result.score, result.pending, result.tests["writeup"].score) == (3.0, 2.0, 0.0)
+
+
 def test_the_status_prints_as_it_always_did():
     s = submission.Submission("alice", Path("alice.ipynb"))
     assert s.status == "not graded"
