@@ -9,7 +9,7 @@ from autograder.authoring import build, lessons, new, samples
 from autograder.course.assignment import assignment
 from autograder.delivery import release, site, solutions_release
 from autograder.delivery.gradescope.bundle import bundle
-from autograder.grading import grade, late, shards
+from autograder.grading import discovery, grade, late, output, shards
 from autograder.reports import class_report as report
 from autograder.reports import export
 
@@ -193,7 +193,7 @@ def _grade(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"grade: {e}", file=sys.stderr)
         return 2
-    cohort = grade.find_submissions(args.paths, args.student, args.roster)
+    cohort = discovery.find_submissions(args.paths, args.student, args.roster)
     mine = shards.select(cohort, *part) if part else cohort
     subs = grade.grade(
         mine,
@@ -208,7 +208,7 @@ def _grade(args: argparse.Namespace) -> int:
     )
     if part:
         shards.write_manifest(args.out, *part, cohort, subs, args.key)
-    print(grade.table(subs))
+    print(output.table(subs))
     pages = f"  feedback: {args.out}/feedback/" if args.feedback else "  (feedback pages: add --feedback)"
     print(f"\ngrades: {args.out}/grades.csv{pages}")
     return 0

@@ -50,7 +50,7 @@ from autograder.course import notebooks
 from autograder.course.assignment import assignment
 from autograder.course.paths import ENGINE_FILE, LESSONS, SOLUTIONS, assignments
 from autograder.course.reference import reference_engine
-from autograder.grading import grade
+from autograder.grading import cache, discovery, grade, pool
 from autograder.sandbox import Sandbox
 from autograder.worker import execute
 
@@ -216,7 +216,7 @@ def busy_seconds() -> float:
 
 def grade_cohort(cohort_dir: Path, aids: list[str], out: Path, jobs: int, feedback=False):
     """(wall seconds, the graded submissions, the peak memory of a worker, the machine's busy CPU seconds)."""
-    subs = [s for s in grade.find_submissions([cohort_dir]) if s.path.stem in aids]
+    subs = [s for s in discovery.find_submissions([cohort_dir]) if s.path.stem in aids]
     busy = busy_seconds()
     with PeakMemory() as memory:
         seconds, graded = timed(grade.grade, subs, out, jobs, force=True, feedback=feedback)
@@ -346,10 +346,10 @@ def _peak_mb() -> float:
 def _deal_synthetic(students: int) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
-        grade.WORK = root / "work"
+        grade.WORK = cache.WORK = root / "work"
         grade.reference_engine = lambda aid: None
         (root / "stand_in.py").write_text(STAND_IN_WORKER)
-        grade.WORKER = [sys.executable, str(root / "stand_in.py")]
+        pool.WORKER = [sys.executable, str(root / "stand_in.py")]
         nb = samples.filled(STAND_IN_AID)
         answer = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
         one_cell = json.dumps({**nb, "cells": [answer]})
@@ -358,7 +358,7 @@ def _deal_synthetic(students: int) -> dict[str, float]:
             path.parent.mkdir(parents=True)
             path.write_text(one_cell)
         before = _peak_mb()
-        seconds, subs = timed(grade.grade, grade.find_submissions([root / "in"]), root / "out", 1)
+        seconds, subs = timed(grade.grade, discovery.find_submissions([root / "in"]), root / "out", 1)
         assert sum(s.state.value == "graded" for s in subs) == students, "every submission was dealt and answered"
         return {"before_mb": before, "after_mb": _peak_mb(), "seconds": seconds}
     finally:
@@ -471,8 +471,8 @@ def gradescope_price(root: Path, aid: str = "02_value_backward") -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         return seconds
 
-    grade.grade(grade.find_submissions([notebook], "student"), root / "out-local", force=True)  # caches warm
-    local, _ = timed(grade.grade, grade.find_submissions([notebook], "student"), root / "out-local", force=True)
+    grade.grade(discovery.find_submissions([notebook], "student"), root / "out-local", force=True)  # caches warm
+    local, _ = timed(grade.grade, discovery.find_submissions([notebook], "student"), root / "out-local", force=True)
     warm, cold = container("prepared", warm=True), container("cold", warm=False)
     print(f"\nGradescope, one submission of {aid} (goal: a prepared image within 1.5x of local grading)")
     print(f"  graded locally with `grade`            {local:6.1f} s")

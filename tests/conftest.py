@@ -5,7 +5,7 @@ from jupyter_client.manager import KernelManager
 
 from autograder.authoring import samples
 from autograder.course import notebooks
-from autograder.grading import grade
+from autograder.grading import discovery, grade
 
 
 @pytest.fixture(autouse=True)
@@ -40,5 +40,5 @@ def graded_samples(tmp_path_factory):
                 cell["source"] = "assert True"
         (root / "in" / "tamper-stub" / f"{aid}.ipynb").parent.mkdir(exist_ok=True, parents=True)
         (root / "in" / "tamper-stub" / f"{aid}.ipynb").write_text(json.dumps(stub))
-    subs = grade.grade(grade.find_submissions([root / "in"]), root / "out", jobs=2, feedback=True)
+    subs = grade.grade(discovery.find_submissions([root / "in"]), root / "out", jobs=2, feedback=True)
     return {(s.student, s.assignment): s for s in subs}, root / "out"

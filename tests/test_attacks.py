@@ -19,7 +19,7 @@ from autograder.authoring.bugs import BUGS
 from autograder.authoring.samples import filled, stub
 from autograder.course import notebooks
 from autograder.course.paths import ROOT, SOLUTIONS, WORK, assignments
-from autograder.grading import grade
+from autograder.grading import discovery, grade
 
 pytestmark = pytest.mark.kernel
 
@@ -474,13 +474,13 @@ def corpus(tmp_path_factory):
         path = inbox / student / f"{aid}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(_forged(nb)))
-    subs = grade.grade(grade.find_submissions([inbox]) + _lms_download(root), out, jobs=2, feedback=True)
+    subs = grade.grade(discovery.find_submissions([inbox]) + _lms_download(root), out, jobs=2, feedback=True)
     shutil.copy(out / "grades.csv", root / "first-grades.csv")  # the later batch writes its own
     # a later batch, in the same output folder: the plants of the first must not reach it
     later = root / "later"
     (later / "zz-later-victim").mkdir(parents=True)
     (later / "zz-later-victim" / f"{AID}.ipynb").write_text(json.dumps(filled(AID)))
-    subs += grade.grade(grade.find_submissions([later]), out, jobs=1, feedback=True)
+    subs += grade.grade(discovery.find_submissions([later]), out, jobs=1, feedback=True)
     return {s.student: s for s in subs}, attacks, out
 
 
@@ -512,7 +512,7 @@ def _lms_download(root):
     impostor = folder / f"aalice_1111_902_Bob_{AID} (1).ipynb"
     impostor.write_text(json.dumps(stub(AID)))
     os.utime(impostor, (os.path.getmtime(folder) + 100,) * 2)  # newer than bob's
-    return grade.find_submissions([folder], roster=root / "roster.csv")
+    return discovery.find_submissions([folder], roster=root / "roster.csv")
 
 
 def test_an_answer_that_imports_torch_gets_the_stand_in_and_full_marks(corpus):

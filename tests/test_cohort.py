@@ -10,7 +10,7 @@ import pytest
 
 from autograder.authoring import samples
 from autograder.course import notebooks
-from autograder.grading import grade
+from autograder.grading import discovery, grade
 from autograder.worker.serve import Watchdog
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
@@ -88,8 +88,8 @@ def cohort(tmp_path_factory):
 
     os.utime(older, (now - 100, now - 100))
     os.utime(newer, (now, now))
-    serial = grade.grade(grade.find_submissions([sub]), root / "serial", jobs=1, feedback=True)
-    parallel = grade.grade(grade.find_submissions([sub]), root / "parallel", jobs=2)
+    serial = grade.grade(discovery.find_submissions([sub]), root / "serial", jobs=1, feedback=True)
+    parallel = grade.grade(discovery.find_submissions([sub]), root / "parallel", jobs=2)
     return {(s.student, s.path.name): s for s in serial}, root, parallel
 
 
@@ -158,7 +158,7 @@ def test_serial_and_parallel_runs_write_the_same_grades(cohort):
 def test_a_second_run_reuses_results_unless_forced(cohort, tmp_path):
     root = cohort[1]
     started = time.monotonic()
-    again = grade.grade(grade.find_submissions([root / "in" / "alice" / f"{AID}.ipynb"], "alice"), root / "serial")
+    again = grade.grade(discovery.find_submissions([root / "in" / "alice" / f"{AID}.ipynb"], "alice"), root / "serial")
     assert again[0].score == 21 and time.monotonic() - started < 5  # no kernel was started
 
 

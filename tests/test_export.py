@@ -7,7 +7,7 @@ import pytest
 
 from autograder import cli
 from autograder.grading import roster
-from autograder.grading.grade import COLUMNS
+from autograder.grading.output import COLUMNS
 
 
 def write_out(out, rows, results):

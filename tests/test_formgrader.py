@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.grading import grade
+from autograder.grading import discovery, grade
 from autograder.worker.cohort_course import autograded, url
 from autograder.worker.result import Status, feedback_page
 
@@ -110,7 +110,7 @@ def test_scores_and_comments_given_in_formgrader_count_in_the_next_grade(graded_
     overridden = next(g for g, (score, most) in sorted(reference.tests.items()) if score == most and most > 1)
     # a grade from manual_grades.csv lands in the gradebook as a manual score
     (out / "manual_grades.csv").write_text(f"student,assignment,grade_id,points\nreference,{CAPSTONE},{by_csv},1\n")
-    again = grade.grade([s for s in grade.find_submissions([reference.path], "reference")], out, feedback=True)[0]
+    again = grade.grade([s for s in discovery.find_submissions([reference.path], "reference")], out, feedback=True)[0]
     assert again.score == reference.score + 1
 
     server = Formgrader(out)
@@ -127,7 +127,7 @@ def test_scores_and_comments_given_in_formgrader_count_in_the_next_grade(graded_
     finally:
         server.stop()
 
-    final = grade.grade([s for s in grade.find_submissions([reference.path], "reference")], out, feedback=True)[0]
+    final = grade.grade([s for s in discovery.find_submissions([reference.path], "reference")], out, feedback=True)[0]
     most = reference.tests[overridden][1]
     assert final.score == reference.score + 2 + 0.5 + (1 - most)
     assert final.tests[by_formgrader][0] == 2 and final.tests[overridden] == (1, most)

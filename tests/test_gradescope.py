@@ -22,7 +22,7 @@ from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.course.paths import ROOT, SOLUTIONS, release_path
 from autograder.delivery.gradescope import mapping, run
 from autograder.delivery.gradescope.bundle import CONFIG, bundle
-from autograder.grading import grade
+from autograder.grading import discovery, grade, intake
 from autograder.grading.intake import released
 from autograder.worker.result import CellResult, Result, Status
 
@@ -63,7 +63,7 @@ def graded(tmp_path_factory):
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(make()))
         roots[student] = _gradescope_root(zip_path, tmp / f"root-{student}", path)
-    subs = grade.grade(grade.find_submissions([tmp / "in"]), tmp / "out", jobs=2)
+    subs = grade.grade(discovery.find_submissions([tmp / "in"]), tmp / "out", jobs=2)
     with ThreadPoolExecutor(2) as pool:  # two cores: two submissions at a time
         results = dict(zip(roots, pool.map(_run_autograder, roots.values()), strict=True))
     by_student = {s.student: s for s in subs}
@@ -193,8 +193,8 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
     (submission / f"{AID}.ipynb").write_text(json.dumps(samples.filled(AID)))
     (submission / "03_more_ops.ipynb").write_text(release_path("03_more_ops").read_text())
     (submission / "broken.ipynb").write_text('{"cells": [')
-    taken_in, intake = [], grade.intake
-    monkeypatch.setattr(grade, "intake", lambda path: taken_in.append(path.name) or intake(path))
+    taken_in, recognise = [], intake.recognise
+    monkeypatch.setattr(intake, "recognise", lambda path: taken_in.append(path.name) or recognise(path))
     points = {g: p for g, p in assignment(AID).points.items() if g not in assignment(AID).hand_graded}
 
     def graded_by_a_worker(subs, out):
@@ -203,12 +203,10 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
         tests["test_mul"].message = ""  # no verdict: the test says only whether it passed
         for s in subs:
             score = sum(t.score for t in tests.values())
-            grade._fill(
-                s, Result(s.student, AID, Status.GRADED, score=score, max_score=sum(points.values()), tests=tests)
-            )
+            s.take(Result(s.student, AID, Status.GRADED, score=score, max_score=sum(points.values()), tests=tests))
         return subs
 
-    monkeypatch.setattr(grade, "grade_taken_in", graded_by_a_worker)
+    monkeypatch.setattr(grade, "grade", graded_by_a_worker)
     results = run.graded(submission, [AID])
     assert sorted(taken_in) == ["02_value_backward.ipynb", "03_more_ops.ipynb", "broken.ipynb"]
     total = assignment(AID).autograded_points
@@ -230,8 +228,8 @@ def test_each_notebook_is_taken_in_once_and_its_results_become_results_json(tmp_
         "number": tests["test_add"]["number"],
     }
     assert tests["test_mul"]["output"] == "Passed." and tests["test_neg"]["output"] == "✓ test_neg: all checks passed"
-    flagged = grade.find_submissions([submission / f"{AID}.ipynb"], run.STUDENT)[0]
-    grade._fill(flagged, Result(flagged.student, AID, Status.GRADED, score=3.0, tests={"test_add": CellResult(1, 1)}))
+    flagged = discovery.find_submissions([submission / f"{AID}.ipynb"], run.STUDENT)[0]
+    flagged.take(Result(flagged.student, AID, Status.GRADED, score=3.0, tests={"test_add": CellResult(1, 1)}))
     flagged.assignment, flagged.state, flagged.reason = AID, Status.REVIEW, "answer cell add uses os"
     flagged.review = ["answer cell add uses os", "cell 40 uses exit"]
     flagged.notes += [f"review: {r}" for r in flagged.review]

@@ -14,7 +14,7 @@ from autograder.authoring.samples import BUGS
 from autograder.course.assignment import assignment
 from autograder.course.notebooks import HIDDEN_TESTS, SOLUTION, secret_lines
 from autograder.course.paths import SOLUTIONS, assignments
-from autograder.grading import grade
+from autograder.grading import discovery, grade
 from autograder.worker import charge
 
 pytestmark = pytest.mark.kernel  # every test here grades or runs notebooks in kernels
@@ -109,7 +109,7 @@ def test_manual_points_stay_pending_until_entered_and_survive_a_rerun(graded_sam
     shutil.copytree(out / "results", tmp_path / "results")
     writeup = next(name for name, (score, max_score) in reference.tests.items() if name.startswith("writeup"))
     (tmp_path / "manual_grades.csv").write_text(f"student,assignment,grade_id,points\nreference,{aid},{writeup},2\n")
-    again = grade.grade(grade.find_submissions([reference.path], "reference"), tmp_path)[0]
+    again = grade.grade(discovery.find_submissions([reference.path], "reference"), tmp_path)[0]
     assert again.score == reference.score + 2
     assert again.pending == reference.pending - reference.tests[writeup][1]
     with open(tmp_path / "grades.csv") as f:

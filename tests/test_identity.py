@@ -4,7 +4,7 @@ download adds. Anything that could give a file to the wrong student is refused, 
 
 import pytest
 
-from autograder.grading import grade
+from autograder.grading import discovery
 
 AID = "02_value_backward"
 ROSTER = "student,lms_id,name\nalice,1111,Alice A\nbob,2222,Bob B\n"
@@ -23,7 +23,7 @@ def _owners(subs):
 
 def test_a_folder_names_its_student_whatever_the_file_is_called(tmp_path):
     _files(tmp_path, f"alice/Bob_{AID} (1).ipynb", f"bob/{AID}.ipynb", f"carol/{AID}/notebook.ipynb")
-    assert _owners(grade.find_submissions([tmp_path])) == [
+    assert _owners(discovery.find_submissions([tmp_path])) == [
         ("alice", f"Bob_{AID} (1).ipynb"),
         ("bob", f"{AID}.ipynb"),
         ("carol", "notebook.ipynb"),
@@ -33,23 +33,25 @@ def test_a_folder_names_its_student_whatever_the_file_is_called(tmp_path):
 def test_a_loose_file_is_refused_without_student_or_roster(tmp_path):
     _files(tmp_path, f"in/Bob_{AID} (1).ipynb")
     with pytest.raises(SystemExit, match="--student ID.*--roster"):
-        grade.find_submissions([tmp_path / "in" / f"Bob_{AID} (1).ipynb"])
+        discovery.find_submissions([tmp_path / "in" / f"Bob_{AID} (1).ipynb"])
     with pytest.raises(SystemExit, match="Bob_"):
-        grade.find_submissions([tmp_path / "in"])  # a file lying in the folder given is loose too
-    subs = grade.find_submissions([tmp_path / "in" / f"Bob_{AID} (1).ipynb"], student="alice")
+        discovery.find_submissions([tmp_path / "in"])  # a file lying in the folder given is loose too
+    subs = discovery.find_submissions([tmp_path / "in" / f"Bob_{AID} (1).ipynb"], student="alice")
     assert _owners(subs) == [("alice", f"Bob_{AID} (1).ipynb")]
 
 
 def test_an_lms_download_is_named_by_its_prefix_and_the_roster(tmp_path):
     (tmp_path / "roster.csv").write_text(ROSTER)
     _files(tmp_path, f"lms/bbob_2222_901_{AID}.ipynb", f"lms/aalice_LATE_1111_902_Bob_2222_{AID} (1).ipynb")
-    subs = grade.find_submissions([tmp_path / "lms"], roster=tmp_path / "roster.csv")
+    subs = discovery.find_submissions([tmp_path / "lms"], roster=tmp_path / "roster.csv")
     assert _owners(subs) == [
         ("alice", f"aalice_LATE_1111_902_Bob_2222_{AID} (1).ipynb"),
         ("bob", f"bbob_2222_901_{AID}.ipynb"),
     ]
-    assert grade.lms_user_id("Full Name_424242_assignsubmission_file_x.ipynb") == "424242"
-    assert grade.lms_user_id(f"{AID}.ipynb") is None and grade.lms_user_id("bob_02_value_backward.ipynb") is None
+    assert discovery.lms_user_id("Full Name_424242_assignsubmission_file_x.ipynb") == "424242"
+    assert (
+        discovery.lms_user_id(f"{AID}.ipynb") is None and discovery.lms_user_id("bob_02_value_backward.ipynb") is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,13 +69,13 @@ def test_an_ambiguous_case_is_refused_with_a_message(tmp_path, roster, files, re
     (tmp_path / "roster.csv").write_text(roster)
     _files(tmp_path / "lms", *files)
     with pytest.raises(SystemExit, match=refusal):
-        grade.find_submissions([tmp_path / "lms"], roster=tmp_path / "roster.csv")
+        discovery.find_submissions([tmp_path / "lms"], roster=tmp_path / "roster.csv")
 
 
 def test_student_and_roster_together_or_without_loose_files_are_refused(tmp_path):
     (tmp_path / "roster.csv").write_text(ROSTER)
     _files(tmp_path, f"in/alice/{AID}.ipynb", f"a_1111_1_{AID}.ipynb")
     with pytest.raises(SystemExit, match="not both"):
-        grade.find_submissions([tmp_path / f"a_1111_1_{AID}.ipynb"], "alice", tmp_path / "roster.csv")
+        discovery.find_submissions([tmp_path / f"a_1111_1_{AID}.ipynb"], "alice", tmp_path / "roster.csv")
     with pytest.raises(SystemExit, match="loose files"):
-        grade.find_submissions([tmp_path / "in"], "bob")
+        discovery.find_submissions([tmp_path / "in"], "bob")

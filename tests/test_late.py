@@ -9,8 +9,8 @@ import pytest
 
 from autograder import cli
 from autograder.grading import late
-from autograder.grading.grade import Submission
-from autograder.worker.result import Status
+from autograder.grading.submission import Submission
+from autograder.worker.result import Result, Status
 
 DUE = "2026-10-05T23:59:00+02:00"  # 21:59 UTC
 
@@ -22,7 +22,8 @@ def _submission(tmp_path, student, stamp=None, score=10.0, state=Status.GRADED):
     path.write_text("{}")
     if stamp:
         (folder / late.TIMESTAMP).write_text(stamp)
-    return Submission(student, path, "02_value_backward", score=score, max_score=20.0, state=state)
+    result = Result(student, "02_value_backward", state, score=score, max_score=20.0)
+    return Submission(student, path, "02_value_backward", state=state, result=result)
 
 
 def test_per_day_takes_a_share_of_the_points_per_started_day_and_never_goes_below_zero(tmp_path):

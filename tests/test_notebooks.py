@@ -260,7 +260,7 @@ def test_a_deleted_test_cell_is_reported(answered):
 def test_intake_goes_by_the_content_when_the_name_points_elsewhere(tmp_path, answered):
     path = tmp_path / "03_more_ops.ipynb"
     path.write_text(json.dumps(answered))
-    got = intake.intake(path)
+    got = intake.recognise(path)
     assert got.assignment == AID and got.notes == [f"named like 03_more_ops but its cells are those of {AID}"]
 
 

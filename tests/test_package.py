@@ -22,7 +22,7 @@ from autograder.authoring.build import SHARED_CELLS, WRITTEN_FILES, shared_texts
 from autograder.course import notebooks
 from autograder.course.paths import ROOT, SOLUTIONS
 from autograder.course.reference import reference_engine, zip_package
-from autograder.grading import grade
+from autograder.grading import discovery, grade
 
 SAVE = SHARED_CELLS["save_engine"].read_text()
 LOAD = SHARED_CELLS["load_engine"].read_text()
@@ -356,7 +356,7 @@ def test_a_submission_beside_its_own_micrograd_folder_is_graded_with_the_referen
     (folder / f"{aid}.ipynb").write_text(json.dumps(samples.filled(aid)))
     (folder / "micrograd" / "__init__.py").write_text("")
     (folder / "micrograd" / "engine.py").write_text("class Value:\n    pass\n")
-    subs = grade.grade(grade.find_submissions([tmp_path / "in"]), tmp_path / "out")
+    subs = grade.grade(discovery.find_submissions([tmp_path / "in"]), tmp_path / "out")
     (sub,) = [s for s in subs if s.path.suffix == ".ipynb"]  # the .py files are reported as not notebooks
     assert sub.status == "graded" and sub.score == sub.max_score > 0
 

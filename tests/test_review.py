@@ -1,11 +1,14 @@
 """Suspicious answers are flagged, and honest ones are not: the reference answers, every catalogued
 bug and the untouched stubs raise no flag, so that instructors do not learn to ignore the list."""
 
+import dataclasses
+
 import pytest
 
 from autograder.authoring.bugs import BUGS
 from autograder.authoring.samples import filled, stub
 from autograder.course import notebooks
+from autograder.course.assignment import assignment
 from autograder.course.paths import assignments
 from autograder.grading import review
 
@@ -174,15 +177,10 @@ def test_a_locked_cell_is_not_reviewed_but_a_changed_given_cell_is():
     assert review.review(nb, EX) == [f"cell {free[0] + 1} uses ._ip", f"cell {free[0] + 1} uses exit"]
 
 
-def test_allowed_imports_come_from_the_source_notebook(monkeypatch):
-    assert review.allowed_imports(EX) == {"math", "random"}
-    monkeypatch.setattr(
-        review,
-        "_source_notebook",
-        lambda aid: {
-            "cells": [],
-            "metadata": {"course": {"allowed_imports": ["math", "random", "numpy", "matplotlib.pyplot"]}},
-        },
-    )
+def test_allowed_imports_come_from_the_assignment(monkeypatch):
+    assert assignment(EX).allowed_imports == {"math", "random"}
+    assert review.review(with_answer("import numpy as np"), EX) == ["answer cell add imports numpy"]
+    allowed = frozenset(["math", "random", "numpy", "matplotlib.pyplot"])
+    monkeypatch.setattr(review, "assignment", lambda aid: dataclasses.replace(assignment(aid), allowed_imports=allowed))
     assert review.review(with_answer("import numpy as np\nimport matplotlib.pyplot as plt"), EX) == []
     assert review.review(with_answer("import matplotlib"), EX) == ["answer cell add imports matplotlib"]

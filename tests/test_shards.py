@@ -19,7 +19,8 @@ from autograder import cli
 from autograder.authoring import samples
 from autograder.course.nbgrader_setup import nbgrader_api
 from autograder.course.paths import COURSE_ID
-from autograder.grading import grade, shards
+from autograder.grading import cache, grade, pool, shards
+from autograder.grading.submission import Submission
 from autograder.worker import cohort_course
 
 AID = "02_value_backward"
@@ -33,10 +34,11 @@ def fake(monkeypatch, tmp_path):
     worker = tmp_path / "fake_worker.py"
     assert WORKER != FAKE_WORKER
     worker.write_text(WORKER)
-    monkeypatch.setattr(grade, "WORKER", [sys.executable, str(worker)])
+    monkeypatch.setattr(pool, "WORKER", [sys.executable, str(worker)])
     monkeypatch.setattr(grade, "WORK", tmp_path / "work")
+    monkeypatch.setattr(cache, "WORK", tmp_path / "work")
     monkeypatch.setattr(grade, "reference_engine", lambda aid: None)
-    monkeypatch.setattr(grade, "STARTUP_SECONDS", 5)
+    monkeypatch.setattr(pool, "STARTUP_SECONDS", 5)
     monkeypatch.setattr(grade, "_sandbox_or_refuse", lambda unsafe: True)
     return tmp_path
 
@@ -110,7 +112,7 @@ def totals(out: Path) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str
 def test_a_student_is_in_one_shard_and_every_shard_has_its_own():
     split = {s: shards.shard_of(s, 3) for s in STUDENTS}
     assert set(split.values()) == {0, 1, 2}, "the names above spread over 3 shards"
-    subs = [grade.Submission(s, Path(f"{s}/{name}")) for s in STUDENTS for name in ("a.ipynb", "b.ipynb")]
+    subs = [Submission(s, Path(f"{s}/{name}")) for s in STUDENTS for name in ("a.ipynb", "b.ipynb")]
     parts = [shards.select(subs, k, 3) for k in range(3)]
     assert sorted(s.path for part in parts for s in part) == sorted(s.path for s in subs)
     assert all(split[s.student] == k for k, part in enumerate(parts) for s in part)

@@ -26,12 +26,12 @@ from autograder.authoring import samples
 from autograder.course import nbgrader_setup, paths
 from autograder.course.assignment import assignment
 from autograder.course.limits import Limits
-from autograder.grading import grade
+from autograder.grading import cache, discovery, grade, intake, pool, submission
 from autograder.worker import cohort_course
 from autograder.worker.result import CellResult, Result, Status
 
 AID = "02_value_backward"
-STOPPED = f"error: {grade.WORKER_STOPPED}"
+STOPPED = f"error: {pool.WORKER_STOPPED}"
 
 FAKE_WORKER = r"""
 import json, os, signal, subprocess, sys, time
@@ -107,17 +107,18 @@ def sandbox(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def setting(monkeypatch, tmp_path, fake_worker, sandbox):
-    monkeypatch.setattr(grade, "WORKER", [sys.executable, str(fake_worker)])
-    monkeypatch.setattr(grade, "WORK", tmp_path / "work")  # the key and the staging folder
+    monkeypatch.setattr(pool, "WORKER", [sys.executable, str(fake_worker)])
+    monkeypatch.setattr(grade, "WORK", tmp_path / "work")  # the staging folder
+    monkeypatch.setattr(cache, "WORK", tmp_path / "work")  # the key
     monkeypatch.setattr(grade, "reference_engine", lambda aid: None)  # never build one here
-    monkeypatch.setattr(grade, "STARTUP_SECONDS", 5)
+    monkeypatch.setattr(pool, "STARTUP_SECONDS", 5)
     return tmp_path
 
 
 def tiny_deadlines(monkeypatch):
     tiny = Limits(cell_timeout=1, wall_seconds=0.5, memory_mb=100)
-    monkeypatch.setattr(grade, "assignment", lambda aid: dataclasses.replace(assignment(aid), limits=tiny))
-    monkeypatch.setattr(grade, "MARGIN_SECONDS", 0.5)
+    monkeypatch.setattr(pool, "assignment", lambda aid: dataclasses.replace(assignment(aid), limits=tiny))
+    monkeypatch.setattr(pool, "MARGIN_SECONDS", 0.5)
 
 
 def cohort(root, students, aid=AID):
@@ -130,7 +131,7 @@ def cohort(root, students, aid=AID):
 
 
 def run(root, out="out", jobs=1, **kw):
-    subs = grade.grade(grade.find_submissions([root / "in"]), root / out, jobs=jobs, **kw)
+    subs = grade.grade(discovery.find_submissions([root / "in"]), root / out, jobs=jobs, **kw)
     assert not [s for s in subs if s.status == "not graded"]
     return {s.student: s for s in subs}
 
@@ -218,7 +219,7 @@ def test_a_worker_past_its_own_memory_limit_is_killed_and_the_batch_goes_on(sett
         pytest.skip("cannot create cgroups here")
     if limit_by == "watchdog":
         monkeypatch.setattr(sandbox, "confine_worker", lambda pid, mb: None)
-    monkeypatch.setattr(grade, "WORKER_MEMORY_MB", 200)
+    monkeypatch.setattr(pool, "WORKER_MEMORY_MB", 200)
     root = setting
     cohort(root, ["a", "b-hog", "c"])
     subs = run(root, jobs=1)
@@ -244,13 +245,13 @@ def test_at_level_uid_the_grader_files_are_hidden_before_any_worker_starts(setti
     monkeypatch.setenv("MICROGRAD_SANDBOX_LEVEL", "uid")
     before = [p for top in [repo, grade.WORK, root / "out"] for p in [top, *top.rglob("*")]]
     seen = []
-    real_start = grade._Workers.start
+    real_start = pool.Workers.start
 
     def start(self, slot, task):
         seen.extend((p, stat.S_IMODE(p.lstat().st_mode)) for p in before)
         real_start(self, slot, task)
 
-    monkeypatch.setattr(grade._Workers, "start", start)
+    monkeypatch.setattr(pool.Workers, "start", start)
     cohort(root, ["a"])
     assert run(root)["a"].status == "graded"
     # All it held before is go-rwx, not even o+x; what it writes later is inside these folders.
@@ -325,8 +326,8 @@ def test_a_second_run_reuses_only_results_that_verify(setting):
     subs = run(root)
     assert sorted(e["student"] for e in fake_log(root)) == ["a", "b", "d", "e", "f"], "c alone is reused"
     for s in "abdf":
-        assert subs[s].score == 3 and grade.UNVERIFIED_NOTE in subs[s].notes, s
-    assert grade.UNVERIFIED_NOTE not in subs["c"].notes + subs["e"].notes  # reused; a genuine new version
+        assert subs[s].score == 3 and cache.UNVERIFIED_NOTE in subs[s].notes, s
+    assert cache.UNVERIFIED_NOTE not in subs["c"].notes + subs["e"].notes  # reused; a genuine new version
     assert all(s.status == "graded" for s in subs.values())
     assert not any(p.name == "grader.key" for p in (root / "out").rglob("*"))
     for s in "cf":  # the verdicts come back with the scores, reused or graded again
@@ -366,8 +367,20 @@ def test_a_result_reads_back_as_written_and_a_malformed_row_is_refused():
             Result.from_json(bad)
 
 
+def test_hand_grades_and_the_late_penalty_count_on_top_of_the_result_which_stays_as_graded():
+    tests = {"test_a": CellResult(3.0, 3.0), "writeup": CellResult(0.0, 2.0)}
+    result = Result("alice", AID, Status.GRADED, score=3.0, max_score=5.0, pending=2.0, tests=tests)
+    result.manual, result.awaiting = ["writeup"], ["writeup"]
+    s = submission.Submission("alice", Path("alice.ipynb"), AID)
+    assert (s.score, s.max_score, s.pending, s.tests) == (0, 0, 0, {})
+    s.take(result)
+    s.hand["writeup"], s.late_penalty = 1.5, 0.5
+    assert (s.score, s.max_score, s.pending, s.tests["writeup"]) == (4.0, 5.0, 0.0, (1.5, 2.0))
+    assert (result.score, result.pending, result.tests["writeup"].score) == (3.0, 2.0, 0.0)
+
+
 def test_the_status_prints_as_it_always_did():
-    s = grade.Submission("alice", Path("alice.ipynb"))
+    s = submission.Submission("alice", Path("alice.ipynb"))
     assert s.status == "not graded"
     s.state = Status.GRADED
     assert s.status == "graded"
@@ -444,18 +457,18 @@ def test_unsafe_no_sandbox_grades_and_marks_every_row(setting, sandbox):
     cohort(root, ["a", "b-crash", "c"])
     sandbox("bubblewrap (bwrap) is not installed")
     subs = run(root, jobs=2, unsafe_no_sandbox=True)
-    assert all(grade.UNSAFE_NOTE in s.notes for s in subs.values())
+    assert all(submission.UNSAFE_NOTE in s.notes for s in subs.values())
     assert all(e["sandbox"] is False for e in fake_log(root))
     with open(root / "out" / "grades.csv") as f:
         assert all("graded WITHOUT a sandbox (--unsafe-no-sandbox)" in r["notes"] for r in csv.DictReader(f))
     again = run(root, unsafe_no_sandbox=True)  # reused, and still marked; only the error graded again
     assert [e["student"] for e in fake_log(root)[4:]] == ["b-crash", "b-crash"]
-    assert grade.UNSAFE_NOTE in again["a"].notes and grade.UNSAFE_NOTE in again["b-crash"].notes
+    assert submission.UNSAFE_NOTE in again["a"].notes and submission.UNSAFE_NOTE in again["b-crash"].notes
     sandbox(None)  # once a sandbox is there, what ran without one is graded again, in it
     (root / "out" / "fake.jsonl").unlink()
     safe = run(root)
     assert {e["student"]: e["sandbox"] for e in fake_log(root)} == {"a": True, "b-crash": True, "c": True}
-    assert grade.UNSANDBOXED_CACHE_NOTE in safe["a"].notes and grade.UNSAFE_NOTE not in safe["a"].notes
+    assert cache.UNSANDBOXED_CACHE_NOTE in safe["a"].notes and submission.UNSAFE_NOTE not in safe["a"].notes
 
 
 def test_feedback_pages_are_asked_for_and_a_result_without_its_page_is_graded_again(setting):
@@ -503,7 +516,7 @@ def test_the_grader_keeps_repaired_notebooks_on_disk_and_drops_superseded_ones(s
     old = inbox / "a" / f"Copy of {AID}.ipynb"
     old.write_text(json.dumps(samples.stub(AID)))
     os.utime(old, (1, 1))
-    subs = {(s.student, s.path.name): s for s in grade.take_in(grade.find_submissions([inbox]))}
+    subs = {(s.student, s.path.name): s for s in intake.intake(discovery.find_submissions([inbox]))}
     dropped, kept = subs[("a", old.name)], subs[("a", f"{AID}.ipynb")]
     assert dropped.status.startswith("error: superseded") and dropped.spooled is None and dropped.notebook is None
     for s in [kept, subs[("b", f"{AID}.ipynb")]]:

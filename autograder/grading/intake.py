@@ -6,30 +6,38 @@ metadata that tells nbgrader which cell is which; without it nbgrader scores 0 s
 Each submitted cell is matched to the released notebook by its grade_id, else by its content
 and position, and given the released cell's metadata back. An ambiguous match is reported,
 not guessed.
+
+`intake(submissions)` takes in a cohort (of two files of one student for one assignment, the
+newest counts); `recognise(path)` one file.
 """
 
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from nbformat import NotebookNode
 
 from autograder.course.limits import FILE_BYTES, JSON_DEPTH
 from autograder.course.notebooks import grade_id, is_answer, is_graded, is_locked, read, source
 from autograder.course.paths import assignments, release_path
+from autograder.grading.submission import Submission
+from autograder.worker.result import Status
 
 
 @dataclass
 class Intake:
     assignment: str | None = None
-    notebook: dict | None = None
+    notebook: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
 
-_release_cache: dict[str, list] = {}
+_release_cache: dict[str, list[NotebookNode]] = {}
 
 
-def released(aid: str) -> list:
+def released(aid: str) -> list[NotebookNode]:
     """The released cells of an assignment that carry nbgrader metadata, in order."""
     if aid not in _release_cache:
         path = release_path(aid)
@@ -56,7 +64,7 @@ def _too_deep(raw: bytes) -> bool:
     return bool(brackets)
 
 
-def read_notebook(path: str | Path) -> dict | Intake:
+def read_notebook(path: str | Path) -> dict[str, Any] | Intake:
     """The notebook at `path` as raw JSON (a submission is read as it is, however mangled), or an
     Intake carrying the reason it is not one."""
     with open(path, "rb") as f:
@@ -84,7 +92,7 @@ def read_notebook(path: str | Path) -> dict | Intake:
     return nb
 
 
-def _malformed(cell: dict) -> str | None:
+def _malformed(cell: dict[str, Any]) -> str | None:
     """What in a cell's source or nbgrader metadata has a type no notebook tool writes."""
     src = cell.get("source", "")
     if not isinstance(src, str) and not (isinstance(src, list) and all(isinstance(line, str) for line in src)):
@@ -113,14 +121,54 @@ def assignment_from_name(path: str | Path, known: list[str]) -> str | None:
     return None
 
 
-def _content_match(nb: dict, aid: str) -> int:
+def _content_match(nb: dict[str, Any], aid: str) -> int:
     """How many of the released locked cells of `aid` appear in `nb`, by grade_id or text."""
     ids = {grade_id(c) for c in nb["cells"]}
     texts = {source(c).strip() for c in nb["cells"]}
     return sum(1 for r in released(aid) if is_locked(r) and (grade_id(r) in ids or r.source.strip() in texts))
 
 
-def intake(path: str | Path, known: list[str] | None = None) -> Intake:
+def intake(submissions: list[Submission]) -> list[Submission]:
+    """Recognise and repair each file (or say why it cannot be graded); of two files for one
+    assignment, the newest counts. Returns `submissions`. Those already taken in are left as they
+    are, so that a caller may take in a cohort, choose among it, and grade what it chose."""
+    newest: dict[tuple[str, str], Submission] = {}
+    for s in submissions:
+        if s.assignment is not None or s.state is not Status.NOT_GRADED:
+            continue
+        try:
+            aid = _take_in(s)
+        except Exception as e:  # one file's surprise is its own error row, never the batch's end
+            s.state, s.reason, s.notebook, aid = Status.ERROR, f"intake failed ({type(e).__name__})", None, None
+        if aid:
+            _keep_newest(newest, (s.student, aid), s)
+    return submissions
+
+
+def _take_in(s: Submission) -> str | None:
+    """The assignment of `s`, its notebook repaired; None, with the error, if it has none."""
+    if s.path.suffix != ".ipynb":
+        s.state, s.reason = Status.ERROR, f"{s.path.name} is not a notebook (.ipynb)"
+        return None
+    got = recognise(s.path)
+    s.notes += got.notes
+    if got.error:
+        s.state, s.reason = Status.ERROR, got.error
+        return None
+    s.assignment, s.notebook = got.assignment, got.notebook
+    return s.assignment
+
+
+def _keep_newest(newest: dict[tuple[str, str], Submission], key: tuple[str, str], s: Submission) -> None:
+    old = newest.setdefault(key, s)
+    if old is not s:
+        keep, drop = (s, old) if s.path.stat().st_mtime >= old.path.stat().st_mtime else (old, s)
+        drop.state, drop.reason = Status.SUPERSEDED, f"superseded by {keep.path.name}"
+        drop.notebook = None  # never graded nor reviewed: not kept
+        newest[key] = keep
+
+
+def recognise(path: str | Path, known: list[str] | None = None) -> Intake:
     """Recognise and repair one submitted file."""
     known = known or assignments()
     nb = read_notebook(path)
@@ -145,7 +193,7 @@ def intake(path: str | Path, known: list[str] | None = None) -> Intake:
     return result
 
 
-def restore_metadata(nb: dict, aid: str, notes: list[str]) -> dict:
+def restore_metadata(nb: dict[str, Any], aid: str, notes: list[str]) -> dict[str, Any]:
     """Give every cell that corresponds to a released graded/locked/answer cell that cell's
     nbgrader metadata (checksum included); take nbgrader metadata off every other cell."""
     release, cells = released(aid), nb["cells"]
@@ -163,7 +211,7 @@ def restore_metadata(nb: dict, aid: str, notes: list[str]) -> dict:
     return nb
 
 
-def _by_grade_id(cells: list[dict], release: list) -> dict[str, int]:
+def _by_grade_id(cells: list[dict[str, Any]], release: list[NotebookNode]) -> dict[str, int]:
     """{grade_id: index of the first cell of `cells` that has it and the released cell's type}."""
     types = {grade_id(r): r.cell_type for r in release}
     match: dict[str, int] = {}
@@ -174,7 +222,7 @@ def _by_grade_id(cells: list[dict], release: list) -> dict[str, int]:
     return match
 
 
-def _by_text(cells: list[dict], release: list, match: dict[str, int]) -> dict[str, int]:
+def _by_text(cells: list[dict[str, Any]], release: list[NotebookNode], match: dict[str, int]) -> dict[str, int]:
     """For released cells not in `match`: the first cell not yet matched whose text is theirs."""
     taken, found = set(match.values()), {}
     for r in release:
@@ -188,7 +236,9 @@ def _by_text(cells: list[dict], release: list, match: dict[str, int]) -> dict[st
     return found
 
 
-def _by_anchors(cells: list[dict], release: list, match: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+def _by_anchors(
+    cells: list[dict[str, Any]], release: list[NotebookNode], match: dict[str, int]
+) -> tuple[dict[str, int], list[str]]:
     """For answer cells not in `match`: the one cell between their matched neighbours that keeps
     the most of their given lines; and the answers for which two cells keep as many."""
     known, ambiguous = dict(match), []  # each match narrows the windows of the answers after it
@@ -212,7 +262,7 @@ def _by_anchors(cells: list[dict], release: list, match: dict[str, int]) -> tupl
     return {gid: i for gid, i in known.items() if gid not in match}, ambiguous
 
 
-def _anchors(cell: dict) -> set[str]:
+def _anchors(cell: dict[str, Any]) -> set[str]:
     """Lines that identify an answer cell: its given lines, not the stub's placeholder."""
     return {
         line.strip()
@@ -221,7 +271,7 @@ def _anchors(cell: dict) -> set[str]:
     }
 
 
-def _window(release: list, gid: str, match: dict[str, int], n: int) -> tuple[int, int]:
+def _window(release: list[NotebookNode], gid: str, match: dict[str, int], n: int) -> tuple[int, int]:
     """Indices between the matched released cells just before and just after `gid`."""
     order = [grade_id(r) for r in release]
     k = order.index(gid)
@@ -230,7 +280,7 @@ def _window(release: list, gid: str, match: dict[str, int], n: int) -> tuple[int
     return (max(before) + 1 if before else 0), (min(after) if after else n)
 
 
-def _set_metadata(cells: list[dict], match: dict[str, int], release: list) -> int:
+def _set_metadata(cells: list[dict[str, Any]], match: dict[str, int], release: list[NotebookNode]) -> int:
     """Put the released nbgrader metadata on each matched cell and take it off every other cell;
     return how many cells it changed."""
     by_index = {i: gid for gid, i in match.items()}

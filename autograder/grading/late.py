@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nbgrader.plugins import LateSubmissionPlugin  # type: ignore[import-untyped]  # no type hints
-from nbgrader.utils import parse_utc  # type: ignore[import-untyped]
+from nbgrader.plugins import LateSubmissionPlugin
+from nbgrader.utils import parse_utc
 from traitlets import Float
 
+from autograder.grading.submission import Submission
 from autograder.worker.result import Status
 
 TIMESTAMP = "timestamp.txt"
@@ -32,7 +33,7 @@ DAY = 24 * 3600
 PENALTY = re.compile(r"none|zero|per-day:(\d+(?:\.\d+)?)")
 
 
-class PerDayPenalty(LateSubmissionPlugin):
+class PerDayPenalty(LateSubmissionPlugin):  # type: ignore[misc]  # nbgrader has no type hints
     """P% of the assignment's points per started 24 hours late; the score never goes below 0."""
 
     percent = Float(10.0, help="percent of the maximum score taken per started day late").tag(config=True)
@@ -121,8 +122,8 @@ def _span(seconds: float) -> str:
     return f"{days} d {hours} h" if days else f"{hours} h {rest // 60} min"
 
 
-def apply(submissions: list[Any], rule: Policy) -> None:
-    """Take the late penalty off each graded submission (grade.Submission) and say in its notes
+def apply(submissions: list[Submission], rule: Policy) -> None:
+    """Take the late penalty off each graded submission and say in its notes
     when it was handed in, from where, and, if late, by how much and what it cost."""
     for s in submissions:
         if s.assignment is None or s.state not in (Status.GRADED, Status.REVIEW):
@@ -135,7 +136,7 @@ def apply(submissions: list[Any], rule: Policy) -> None:
         late = (moment - due).total_seconds()
         if late > 0:
             cost = rule.deduction(s.student, s.score, s.max_score, late)
-            s.score -= cost
+            s.late_penalty = cost
             extended = " (extended)" if (s.student, s.assignment) in rule.extensions else ""
             note += (
                 f"; LATE by {_span(late)} after the due date{extended} {due.isoformat()}: -{cost:g} ({rule.penalty})"

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from autograder.grading import grade
+from autograder.grading import cache, output
+from autograder.grading.submission import Submission
 from autograder.worker import cohort_course
 from autograder.worker.result import feedback_page
 
@@ -46,17 +47,17 @@ def shard_of(student: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "big") % n
 
 
-def select(submissions: list[grade.Submission], k: int, n: int) -> list[grade.Submission]:
+def select(submissions: list[Submission], k: int, n: int) -> list[Submission]:
     return [s for s in submissions if shard_of(s.student, n) == k]
 
 
-def inputs_digest(submissions: list[grade.Submission]) -> str:
+def inputs_digest(submissions: list[Submission]) -> str:
     """What the files say, not where they lie: each student, file name and content, in order.
     Two machines that mount the submissions at different paths agree on it."""
     return _digest_of((s.student, s.path.name, _file_digest(s.path)) for s in submissions)
 
 
-def cohort_digest(submissions: list[grade.Submission]) -> str:
+def cohort_digest(submissions: list[Submission]) -> str:
     """Each student, file name and size: every shard takes it of the whole cohort, which it then
     need not read (a shard reads its own part only)."""
     return _digest_of((s.student, s.path.name, str(_size(s.path))) for s in submissions)
@@ -87,8 +88,8 @@ def write_manifest(
     out: str | Path,
     k: int,
     n: int,
-    cohort: list[grade.Submission],
-    graded: list[grade.Submission],
+    cohort: list[Submission],
+    graded: list[Submission],
     key_file: str | Path | None = None,
 ) -> Path:
     """OUT/shard.json for shard `k` of `n` of `cohort`, whose part is `graded` (after grading)."""
@@ -96,7 +97,7 @@ def write_manifest(
     files = ["grades.csv"] + ([GRADEBOOK] if (out / GRADEBOOK).exists() else [])
     for s in graded:
         if s.result is not None:
-            files.append(str(grade._result_path(out, s).relative_to(out)))
+            files.append(str(cache.result_path(out, s).relative_to(out)))
             aid = s.assignment or ""
             for path in (feedback_page(out, s.student, aid), cohort_course.autograded(out, s.student, aid)):
                 if path.exists():
@@ -110,7 +111,7 @@ def write_manifest(
         "students": sorted({s.student for s in graded}),
         "files": {f: _file_digest(out / f) for f in sorted(set(files))},
     }
-    manifest["sig"] = _sign(manifest, grade._key(key_file))
+    manifest["sig"] = _sign(manifest, cache.signing_key(key_file))
     path = out / MANIFEST
     path.write_text(json.dumps(manifest, indent=1) + "\n")
     return path
@@ -127,7 +128,7 @@ def _manifest(shard: Path, key: bytes) -> dict[str, Any]:
     if not path.exists():
         raise Refused(f"{shard} has no shard manifest ({MANIFEST}): grade it with --shard K/N")
     try:
-        manifest = json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise Refused(f"{path} cannot be read ({e})") from None
     sig = manifest.get("sig") if isinstance(manifest, dict) else None
@@ -206,11 +207,11 @@ def merge(shards: list[str | Path], out: str | Path, key_file: str | Path | None
     out = Path(out)
     if any(out.resolve() == p.resolve() for p in paths):
         raise Refused(f"{out} is one of the shards: merge into a folder of its own")
-    key = grade._key(key_file)
+    key = cache.signing_key(key_file)
     checked = check(paths, key)
     for shard, m in checked:  # each result verifies on its own too, as a later run of grade checks it
         for name in m["files"]:
-            if name.startswith("results/") and grade._verified(shard / name, key) is None:
+            if name.startswith("results/") and cache.verified(shard / name, key) is None:
                 raise Refused(f"{shard / name} does not verify with this key")
     with tempfile.TemporaryDirectory(prefix="merge-") as tmp:
         gradebooks = _gradebooks(checked, Path(tmp))
@@ -241,8 +242,8 @@ def _merge_files(checked: list[tuple[Path, dict[str, Any]]], out: Path) -> list[
     for shard, m in checked:
         with open(shard / "grades.csv", newline="") as f:
             header, *body = list(csv.reader(f))
-        if header != grade.COLUMNS:
-            raise Refused(f"{shard}/grades.csv has the columns {header}, not {grade.COLUMNS}")
+        if header != output.COLUMNS:
+            raise Refused(f"{shard}/grades.csv has the columns {header}, not {output.COLUMNS}")
         rows += body
         for name in m["files"]:
             if name not in ("grades.csv", GRADEBOOK):
@@ -253,7 +254,7 @@ def _merge_files(checked: list[tuple[Path, dict[str, Any]]], out: Path) -> list[
     rows.sort(key=lambda row: row[0])
     with open(out / "grades.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(grade.COLUMNS)
+        writer.writerow(output.COLUMNS)
         writer.writerows(rows)
     return rows
 

@@ -110,9 +110,10 @@ def _answers(out: Path, submissions: list[str | Path], rows: list[Graded]) -> di
     wanted = {(g.student, g.assignment) for g in rows if g.counts}
     found: dict[tuple[str, str], dict[str, Any]] = {}
     if submissions:
-        from autograder.grading.grade import find_submissions, take_in
+        from autograder.grading.discovery import find_submissions
+        from autograder.grading.intake import intake
 
-        for s in take_in(find_submissions(submissions)):
+        for s in intake(find_submissions(submissions)):
             if s.notebook is not None and s.assignment and s.reason == "":
                 found[(s.student, s.assignment)] = s.notebook
     else:  # an nbgrader course folder: autograded/STUDENT/ASSIGNMENT/ASSIGNMENT.ipynb

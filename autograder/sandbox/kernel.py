@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from jupyter_client import AsyncKernelClient, AsyncKernelManager, KernelManager
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 
 from autograder.course.limits import Limits
 from autograder.sandbox.argv import command, kernel_command, resolve

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry  # type: ignore[import-untyped]  # nbgrader ships no type hints
+from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
 from autograder.course.files import replaced_whole, write_whole
@@ -245,7 +245,7 @@ def keep_autograded(src: Path, dest: Path) -> None:
     another worker replaces it whole."""
     nb = keep_safe_outputs(json.loads(src.read_text()))
     # formgrader's own template renders markdown unsanitised, whatever HTMLExporter.sanitize_html says
-    sanitized, _ = SanitizeMarkdown().preprocess(nbformat.from_dict(nb), {})
+    sanitized, _ = SanitizeMarkdown().preprocess(nbformat.from_dict(nb), {})  # type: ignore[no-untyped-call]
     nb = dict(sanitized)
     write_whole(dest, json.dumps(nb), private=True)
 

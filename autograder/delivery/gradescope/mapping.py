@@ -10,7 +10,7 @@ from typing import Any
 
 from autograder.course import notebooks
 from autograder.course.assignment import assignment
-from autograder.grading import grade
+from autograder.grading.submission import Submission
 from autograder.worker.result import Status
 
 AFTER_PUBLISHED = "after_published"
@@ -21,7 +21,7 @@ WAIT_FOR_PUBLISHING = "The hidden tests' results, and so the score, show once yo
 SCORED = (Status.GRADED, Status.REVIEW)
 
 
-def report(subs: list[grade.Submission], expected: list[str], problems: list[str]) -> dict[str, Any]:
+def report(subs: list[Submission], expected: list[str], problems: list[str]) -> dict[str, Any]:
     """results.json for the graded `subs`: the score, the output the student reads, one test per
     autograded test cell."""
     score, lines, tests = 0.0, [], []
@@ -60,7 +60,7 @@ def names(expected: list[str]) -> str:
     return " or ".join(f"{a}.ipynb" for a in expected)
 
 
-def _for_the_instructor(aid: str, sub: grade.Submission) -> dict[str, Any]:
+def _for_the_instructor(aid: str, sub: Submission) -> dict[str, Any]:
     """A test worth nothing that Gradescope shows the instructor only: why to read the answers."""
     return {
         "name": f"{aid}: to review (instructors only)",
@@ -72,7 +72,7 @@ def _for_the_instructor(aid: str, sub: grade.Submission) -> dict[str, Any]:
     }
 
 
-def _summary(aid: str, chosen: grade.Submission, superseded: list[grade.Submission]) -> list[str]:
+def _summary(aid: str, chosen: Submission, superseded: list[Submission]) -> list[str]:
     a = assignment(aid)
     line = f"{aid}: {chosen.score:g} / {a.autograded_points:g} points"
     if chosen.state not in SCORED:
@@ -85,7 +85,7 @@ def _summary(aid: str, chosen: grade.Submission, superseded: list[grade.Submissi
     return lines
 
 
-def _tests(aid: str, sub: grade.Submission, prefix: bool) -> list[dict[str, Any]]:
+def _tests(aid: str, sub: Submission, prefix: bool) -> list[dict[str, Any]]:
     """One Gradescope test per autograded test cell of `aid`, in notebook order, with the
     verdict the student's feedback shows as its output."""
     a = assignment(aid)

@@ -16,6 +16,9 @@ from autograder.course.paths import ROOT, WORK
 from autograder.delivery.gradescope import mapping
 from autograder.delivery.gradescope.bundle import CONFIG
 from autograder.grading import grade
+from autograder.grading.discovery import find_submissions
+from autograder.grading.intake import intake
+from autograder.grading.submission import Submission
 from autograder.worker import execute
 
 STUDENT = "student"
@@ -102,7 +105,7 @@ def graded(submission: Path, expected: list[str]) -> dict[str, Any]:
         return mapping.zero(
             f"No .ipynb notebook in the submission{where}. Upload the notebook of {mapping.names(expected)}."
         )
-    subs = grade.take_in(grade.find_submissions(found, STUDENT))
+    subs = intake(find_submissions(found, STUDENT))
     mine = [s for s in subs if s.assignment in expected]
     problems = [_problem(s, expected) for s in subs if s.assignment not in expected]
     if not mine:
@@ -110,13 +113,13 @@ def graded(submission: Path, expected: list[str]) -> dict[str, Any]:
     WORK.mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="gradescope-", dir=WORK))
     try:
-        grade.grade_taken_in(mine, out)
+        grade.grade(mine, out)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return mapping.report(mine, expected, problems)
 
 
-def _problem(s: grade.Submission, expected: list[str]) -> str:
+def _problem(s: Submission, expected: list[str]) -> str:
     """Why a notebook of the submission is not graded."""
     if s.assignment is None:
         return f"{s.path.name}: {s.reason}"
