@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.course.assignment import assignment
+from autograder.course.files import write_whole
 from autograder.course.paths import WORK
 from autograder.grading.submission import Submission
 from autograder.worker import cohort_course
@@ -80,9 +81,7 @@ def save(result: Result, path: Path, key: bytes) -> None:
     """Write `result` to `path`, signed."""
     row = result.to_json()
     row["sig"] = _sign(row, key, result.input or "")
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(row))
-    partial.replace(path)
+    write_whole(path, json.dumps(row))
 
 
 def verified(path: Path, key: bytes) -> dict[str, Any] | None:
