@@ -65,7 +65,7 @@ class _Slot:
     ready: bool = False
     fatal: str | None = None  # why the worker could not set up
     setup_failures: int = 0
-    cgroup: Any = None  # the worker's memory cgroup (sandbox._Cgroups), if one could be made
+    cgroup: Any = None  # the worker's memory cgroup (sandbox.cgroups.Cgroups), if one could be made
 
 
 class Workers:
