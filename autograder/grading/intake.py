@@ -14,6 +14,7 @@ newest counts); `recognise(path)` one file.
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,12 @@ class Intake:
     error: str | None = None
 
 
-_release_cache: dict[str, list[NotebookNode]] = {}
-
-
+@cache
 def released(aid: str) -> list[NotebookNode]:
     """The released cells of an assignment that carry nbgrader metadata, in order."""
-    if aid not in _release_cache:
-        path = release_path(aid)
-        cells = read(path).cells if path.exists() else []  # not built yet
-        _release_cache[aid] = [c for c in cells if grade_id(c)]
-    return _release_cache[aid]
+    path = release_path(aid)
+    cells = read(path).cells if path.exists() else []  # not built yet
+    return [c for c in cells if grade_id(c)]
 
 
 # A notebook of this course is well under 1 MB; one with large plots a few MB. Checked before

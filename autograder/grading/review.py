@@ -26,6 +26,7 @@ private attributes of modules).
 import ast
 import re
 import warnings
+from functools import cache
 from typing import Any
 
 from autograder.course import notebooks
@@ -33,19 +34,20 @@ from autograder.course.assignment import assignment
 from autograder.grading.review_checker import Checker
 from autograder.grading.review_setup import asked_methods, setup_names, unlocked_given
 
-_transformer: Any = None  # IPython's TransformerManager, made on first use
+
+@cache
+def _transformer() -> Any:
+    """IPython's TransformerManager, made on first use."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()  # type: ignore[no-untyped-call]  # IPython has no hints here
 
 
 def _python(source: str) -> tuple[str, bool]:
     """The cell as the kernel runs it, IPython syntax turned into calls on get_ipython(); and
     whether IPython's transformer did it (else magic lines were blanked here)."""
-    global _transformer
     try:
-        if _transformer is None:
-            from IPython.core.inputtransformer2 import TransformerManager
-
-            _transformer = TransformerManager()  # type: ignore[no-untyped-call]  # IPython has no hints here
-        return _transformer.transform_cell(source), True
+        return _transformer().transform_cell(source), True
     except Exception:  # no IPython, or input it cannot transform
         return "\n".join("" if _MAGIC_LINE.match(line) else line for line in source.splitlines()), False
 
