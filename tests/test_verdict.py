@@ -10,7 +10,7 @@ from autograder.in_notebook import kit
 from autograder.worker import report
 from autograder.worker.graded_source import CHECK_KINDS, perturbed
 from autograder.worker.report import KINDS, BadReport, Observation, Report
-from autograder.worker.verdict import judge, observations, reports
+from autograder.worker.verdict import error_name, judge, observations, reports
 
 CELL = (
     "a, b = Value(2.0), Value(-3)\n"
@@ -158,6 +158,18 @@ def test_the_feedback_names_only_builtin_errors(reference):
     assert "NotImplementedError" in judge("x", reference, [], "NotImplementedError", False).message
     secret = judge("x", reference, [], "HiddenSourceLeak", False).message
     assert "HiddenSourceLeak" not in secret and "an error" in secret
+
+
+def test_a_cell_that_stopped_with_an_error_never_passes(reference):
+    """`check.done()` is a test cell's last statement: a cell that raised never reached it, so a
+    full set of reports beside an error was printed by the student's code before it stopped the
+    cell, not by the checks."""
+    forged = _student([("close", 2.0), ("equal", "Value"), ("below", 0.07), ("done", None)])
+    for error in ("ValueError", "", "HiddenSourceLeak"):
+        verdict = judge("__add__", reference, forged, error, False)
+        assert not verdict.passed and "did not finish" in verdict.message, error
+    stopped = [{"output_type": "error", "ename": "", "evalue": "", "traceback": []}]
+    assert error_name(stopped) is not None, "an error without a name is still an error"
 
 
 def test_a_cell_without_reference_never_passes():

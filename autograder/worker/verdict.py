@@ -60,9 +60,10 @@ def _report_lines(outputs: list[dict[str, Any]]) -> Iterator[str]:
 
 
 def error_name(outputs: list[dict[str, Any]]) -> str | None:
-    """The name of the first error among a cell's outputs, as text (a kernel may send any JSON)."""
+    """The name of the first error among a cell's outputs, as text (a kernel may send any JSON):
+    "" for an error without one, None if the cell raised none."""
     names = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
-    return str(names[0]) if names and names[0] else None
+    return str(names[0] or "") if names else None
 
 
 def judge(
@@ -89,6 +90,8 @@ def judge(
             return Verdict(False, f"{name}: {ref.message} (the check did not run{because})")
         if not _holds(ref, got.value):
             return Verdict(False, f"{name}: {_cause(ref, got.value)}")
+    if error is not None:  # `done` is the cell's last statement: the student's code printed these and raised
+        return Verdict(False, f"{name}: the test cell did not finish{because}")
     if hidden:
         return Verdict(True, f"✓ hidden tests for {name}: {len(checks)} checks passed")
     return Verdict(True, f"✓ {name}: {len(checks)} check{'s' * (len(checks) != 1)} passed")
