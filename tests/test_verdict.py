@@ -296,3 +296,24 @@ def test_a_broken_line_in_the_references_output_stops_the_grader_instead_of_pass
     outputs = [{"output_type": "stream", "name": "stdout", "text": "@@check {broken\n"}]
     with pytest.raises(BadReport):
         reports(outputs)
+
+
+def test_a_report_glued_to_earlier_output_is_still_read(reference):
+    """Output printed without a newline just before a check (a progress bar, or a student's code
+    that wants the kit's report of a check gone) runs into the kit's line: the report in it still
+    counts, so a line printed by hand for the same check is a second report, not a substitute."""
+    kit_lines = [
+        {"name": "__add__", "n": 0, "kind": "close", "value": 2.0, "message": ""},
+        {"name": "__add__", "n": 1, "kind": "equal", "value": "@@check ", "message": ""},
+        {"name": "__add__", "n": 2, "kind": "below", "value": 0.07, "message": ""},
+        {"name": "__add__", "n": 3, "kind": "done", "value": None, "message": ""},
+    ]
+    glued = "".join(
+        prefix + report.REPORT + json.dumps(line) + "\n"
+        for prefix, line in zip(["...", "", "@@check ", ""], kit_lines, strict=True)
+    )
+    seen = observations([{"output_type": "stream", "name": "stdout", "text": glued}])
+    assert [(o.n, o.value) for o in seen] == [(0, 2.0), (1, "@@check "), (2, 0.07), (3, None)]
+    forged = '@@check {"n": 2, "kind": "below", "value": 0.0}\n'
+    seen = observations([{"output_type": "stream", "name": "stdout", "text": forged + glued}])
+    assert not judge("__add__", reference, seen, None, False).passed
