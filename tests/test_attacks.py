@@ -678,3 +678,69 @@ def test_no_html_or_script_of_a_student_runs_in_formgrader(corpus):
     page = _LiveCode()
     page.feed(html)
     assert page.found == []
+
+
+# A `__neg__` whose gradient never reaches `a`: honest, it fails test_neg. Each forger prints the
+# report line of test_neg's gradient check with the number it should see (plain calculus) and
+# keeps the kit's own line of that check from being read: by stopping the cell before it, or by
+# printing the start of a line just before it, so that the kit's report runs into it.
+LEAF_NEG = """
+_calls = [0]
+
+
+def __neg__(self):
+    out = Value(-self.data)
+    _calls[0] += 1
+    out.first = _calls[0] == 1  # the visible test of __neg__
+    return out
+
+
+Value.__neg__ = __neg__
+"""
+FORGED_GRAD = """print('@@check {"n": 2, "kind": "close", "value": -1.0}')"""
+CRASH_FORGER_NEG = LEAF_NEG.replace(
+    "    return out\n",
+    f"""    if out.first:
+        print('@@check {{"n": 0, "kind": "equal", "value": "Value"}}')
+        print('@@check {{"n": 1, "kind": "close", "value": %r}}' % out.data)
+        {FORGED_GRAD}
+        print('@@check {{"n": 3, "kind": "done", "value": null}}')
+        raise ValueError("stop the cell")
+    return out
+""",
+)
+GLUE_BACKWARD = f"""
+    if getattr(self, "first", False):
+        {FORGED_GRAD}
+        print("@@check ", end="")
+"""
+
+
+def _neg_attack(neg, backward_start=""):
+    nb = filled(AID)
+    for cell in nb["cells"]:
+        if notebooks.grade_id(cell) == "neg":
+            cell["source"] = neg
+        if notebooks.grade_id(cell) == "backward" and backward_start:
+            # after the docstring's line, the first that ends with its closing quotes
+            cell["source"] = notebooks.source(cell).replace('"""\n', '"""\n' + backward_start.lstrip("\n"), 1)
+    return nb
+
+
+def test_reports_printed_for_a_check_whose_own_report_is_kept_from_the_grader_earn_nothing(tmp_path):
+    inbox = tmp_path / "in"
+    submitted = {
+        "honest-leaf": _neg_attack(LEAF_NEG),
+        "crash-forger": _neg_attack(CRASH_FORGER_NEG),
+        "glue-forger": _neg_attack(LEAF_NEG, GLUE_BACKWARD),
+    }
+    for student, nb in submitted.items():
+        (inbox / student).mkdir(parents=True)
+        (inbox / student / f"{AID}.ipynb").write_text(json.dumps(nb))
+    subs = {s.student: s.result for s in grade.grade(discovery.find_submissions([inbox]), tmp_path / "out", jobs=1)}
+    honest = subs["honest-leaf"]
+    assert honest is not None and honest.tests["test_neg"].score == 0 and honest.score < honest.max_score
+    for forger in ("crash-forger", "glue-forger"):
+        result = subs[forger]
+        assert result is not None and result.tests["test_neg"].score == 0, (forger, result)
+        assert result.score == honest.score, forger

@@ -10,7 +10,7 @@ from autograder.in_notebook import kit
 from autograder.worker import report
 from autograder.worker.graded_source import CHECK_KINDS, perturbed
 from autograder.worker.report import KINDS, BadReport, Observation, Report
-from autograder.worker.verdict import judge, observations, reports
+from autograder.worker.verdict import error_name, judge, observations, reports
 
 CELL = (
     "a, b = Value(2.0), Value(-3)\n"
@@ -160,6 +160,18 @@ def test_the_feedback_names_only_builtin_errors(reference):
     assert "HiddenSourceLeak" not in secret and "an error" in secret
 
 
+def test_a_cell_that_stopped_with_an_error_never_passes(reference):
+    """`check.done()` is a test cell's last statement: a cell that raised never reached it, so a
+    full set of reports beside an error was printed by the student's code before it stopped the
+    cell, not by the checks."""
+    forged = _student([("close", 2.0), ("equal", "Value"), ("below", 0.07), ("done", None)])
+    for error in ("ValueError", "", "HiddenSourceLeak"):
+        verdict = judge("__add__", reference, forged, error, False)
+        assert not verdict.passed and "did not finish" in verdict.message, error
+    stopped = [{"output_type": "error", "ename": "", "evalue": "", "traceback": []}]
+    assert error_name(stopped) is not None, "an error without a name is still an error"
+
+
 def test_a_cell_without_reference_never_passes():
     assert not judge("x", [], _student([("done", None)]), None, False).passed
 
@@ -284,3 +296,24 @@ def test_a_broken_line_in_the_references_output_stops_the_grader_instead_of_pass
     outputs = [{"output_type": "stream", "name": "stdout", "text": "@@check {broken\n"}]
     with pytest.raises(BadReport):
         reports(outputs)
+
+
+def test_a_report_glued_to_earlier_output_is_still_read(reference):
+    """Output printed without a newline just before a check (a progress bar, or a student's code
+    that wants the kit's report of a check gone) runs into the kit's line: the report in it still
+    counts, so a line printed by hand for the same check is a second report, not a substitute."""
+    kit_lines = [
+        {"name": "__add__", "n": 0, "kind": "close", "value": 2.0, "message": ""},
+        {"name": "__add__", "n": 1, "kind": "equal", "value": "@@check ", "message": ""},
+        {"name": "__add__", "n": 2, "kind": "below", "value": 0.07, "message": ""},
+        {"name": "__add__", "n": 3, "kind": "done", "value": None, "message": ""},
+    ]
+    glued = "".join(
+        prefix + report.REPORT + json.dumps(line) + "\n"
+        for prefix, line in zip(["...", "", "@@check ", ""], kit_lines, strict=True)
+    )
+    seen = observations([{"output_type": "stream", "name": "stdout", "text": glued}])
+    assert [(o.n, o.value) for o in seen] == [(0, 2.0), (1, "@@check "), (2, 0.07), (3, None)]
+    forged = '@@check {"n": 2, "kind": "below", "value": 0.0}\n'
+    seen = observations([{"output_type": "stream", "name": "stdout", "text": forged + glued}])
+    assert not judge("__add__", reference, seen, None, False).passed

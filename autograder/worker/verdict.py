@@ -41,9 +41,12 @@ def reports(outputs: list[dict[str, Any]]) -> list[Report]:
 
 def observations(outputs: list[dict[str, Any]]) -> list[Observation]:
     """What the checks in a submission's cell observed, in order: its lines that carry an
-    observation (`report.observe`); every other line is the kernel's own, and is left out."""
+    observation (`report.observe`); every other line is the kernel's own, and is left out.
+    A report is read wherever REPORT starts in a line, not only at its start: output printed
+    without a newline just before a check would otherwise hide the kit's report of it, and a
+    line printed by hand for the same check would stand in for it unseen."""
     found = []
-    for line in _report_lines(outputs):
+    for line in _report_lines(outputs, anywhere=True):
         try:
             found.append(observe(json.loads(line)))
         except (json.JSONDecodeError, BadReport):
@@ -51,18 +54,22 @@ def observations(outputs: list[dict[str, Any]]) -> list[Observation]:
     return found
 
 
-def _report_lines(outputs: list[dict[str, Any]]) -> Iterator[str]:
-    """What follows REPORT on each line of a cell's stdout that starts with it."""
+def _report_lines(outputs: list[dict[str, Any]], anywhere: bool = False) -> Iterator[str]:
+    """What follows REPORT to the end of each line of a cell's stdout that starts with it (or,
+    `anywhere`, at each place in a line where it starts)."""
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout")
     for line in text.splitlines():
-        if line.startswith(REPORT):
-            yield line[len(REPORT) :]
+        start = 0 if line.startswith(REPORT) else line.find(REPORT) if anywhere else -1
+        while start >= 0:
+            yield line[start + len(REPORT) :]
+            start = line.find(REPORT, start + 1) if anywhere else -1
 
 
 def error_name(outputs: list[dict[str, Any]]) -> str | None:
-    """The name of the first error among a cell's outputs, as text (a kernel may send any JSON)."""
+    """The name of the first error among a cell's outputs, as text (a kernel may send any JSON):
+    "" for an error without one, None if the cell raised none."""
     names = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
-    return str(names[0]) if names and names[0] else None
+    return str(names[0] or "") if names else None
 
 
 def judge(
@@ -89,6 +96,8 @@ def judge(
             return Verdict(False, f"{name}: {ref.message} (the check did not run{because})")
         if not _holds(ref, got.value):
             return Verdict(False, f"{name}: {_cause(ref, got.value)}")
+    if error is not None:  # `done` is the cell's last statement: the student's code printed these and raised
+        return Verdict(False, f"{name}: the test cell did not finish{because}")
     if hidden:
         return Verdict(True, f"✓ hidden tests for {name}: {len(checks)} checks passed")
     return Verdict(True, f"✓ {name}: {len(checks)} check{'s' * (len(checks) != 1)} passed")
