@@ -57,10 +57,10 @@ def release_notebooks() -> dict[str, str]:
 
 def _badged(generated: Path, aid: str) -> str:
     """nbgrader's student notebook with its Colab badges pointing at the student repository."""
-    return _canonical(json.loads(COLAB_LINK.sub(colab_url(release_path(aid)), generated.read_text())))
+    return canonical(json.loads(COLAB_LINK.sub(colab_url(release_path(aid)), generated.read_text())))
 
 
-def _canonical(nb: dict[str, Any]) -> str:
+def canonical(nb: dict[str, Any]) -> str:
     # One JSON form for every notebook the build writes, so that a rebuild of unchanged sources
     # changes no byte. Raw JSON, not nbformat's: a source notebook's lines stay as they are.
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -136,6 +136,6 @@ def sync_shared_cells() -> list[Path]:
                     cell["source"] = with_shared(source, texts[grade_id]).splitlines(keepends=True)
                     dirty = True
         if dirty:
-            path.write_text(_canonical(nb))
+            path.write_text(canonical(nb))
             changed.append(path)
     return changed

@@ -10,12 +10,11 @@ the limits an assignment may raise, at their defaults. Replace the placeholder f
 hints and checks with the exercise's own, keeping the cells' metadata.
 """
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from autograder.authoring.build import collapse, shared_texts
+from autograder.authoring.build import canonical, collapse, shared_texts
 from autograder.course.assignment import DEFAULT_ALLOWED_IMPORTS
 from autograder.course.limits import OVERRIDABLE, Limits
 from autograder.course.paths import SOLUTIONS, colab_url, release_path
@@ -53,7 +52,7 @@ def scaffold(aid: str, title: str, solutions: Path | None = None) -> Path:
     course = {"allowed_imports": list(DEFAULT_ALLOWED_IMPORTS), "limits": limits}
     nb = {"cells": cells, "metadata": {**METADATA, "course": course}, "nbformat": 4, "nbformat_minor": 5}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")  # as `build` writes it
+    path.write_text(canonical(nb))
     return path
 
 
