@@ -30,7 +30,7 @@ from autograder.course import notebooks
 from autograder.course.assignment import assignment
 from autograder.course.files import write_whole
 from autograder.course.limits import Limits
-from autograder.course.paths import ENGINE_FILE, IN_NOTEBOOK, SOLUTIONS, WORK
+from autograder.course.paths import ENGINE_FILE, IN_NOTEBOOK, WORK
 from autograder.course.reference import reference_engine
 from autograder.worker.charge import charged_once
 from autograder.worker.graded_source import moved_seed, perturbed, stripped
@@ -230,7 +230,7 @@ def expected_reports(aid: str) -> dict[str, list[Report]]:
     engine = reference_engine(aid)
     here = Path(__file__).parent
     key = hashlib.sha256(
-        (SOLUTIONS / f"{aid}.ipynb").read_bytes()
+        assignment(aid).source_bytes
         + (engine.read_bytes() if engine else b"")
         + (IN_NOTEBOOK / "kit.py").read_bytes()
         + b"".join((here / name).read_bytes() for name in ("report.py", "verdict.py", "graded_source.py"))
@@ -239,7 +239,7 @@ def expected_reports(aid: str) -> dict[str, list[Report]]:
     cached = WORK / "expected" / f"{aid}-{key}.json"
     if cached.exists():
         return {gid: [parse(r) for r in found] for gid, found in json.loads(cached.read_text()).items()}
-    run, reason = run_graded(notebooks.read(SOLUTIONS / f"{aid}.ipynb"), aid, reference=True)
+    run, reason = run_graded(assignment(aid).notebook, aid, reference=True)  # run on a copy
     if reason:
         raise RuntimeError(f"the reference solution of {aid} did not run to the end: {reason}")
     try:
