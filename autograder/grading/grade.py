@@ -5,7 +5,6 @@ by a worker of the pool, given its hand grades, reviewed, charged its late penal
 as a row of grades.csv.
 """
 
-import json
 import shutil
 import sys
 import tempfile
@@ -72,10 +71,10 @@ def _flag_for_review(submissions: list[Submission]) -> None:
     """Mark graded answers whose code reaches for the interpreter or the grader: the score
     stands, and the instructor reads the code."""
     for s in submissions:
-        if s.notebook is None or s.assignment is None or s.state is Status.SUPERSEDED:
+        if s.assignment is None or s.state is Status.SUPERSEDED or (nb := s.notebook) is None:
             continue
         try:
-            s.review = review(s.notebook, s.assignment)
+            s.review = review(nb, s.assignment)
         except Exception as e:  # code the review cannot read is code to read by hand
             s.review = [f"the review could not read its cells ({type(e).__name__})"]
         s.notes += [f"review: {r}" for r in s.review]
@@ -122,7 +121,7 @@ def _tasks(
     others and return their tasks."""
     tasks = []
     for s in submissions:
-        if s.state is not Status.NOT_GRADED or s.assignment is None or s.notebook is None:
+        if s.state is not Status.NOT_GRADED or s.assignment is None or not s.has_notebook:
             continue  # not a notebook of the course, or superseded
         try:
             task = _task(s, staging, out, force, key, sandboxed, feedback)
@@ -138,7 +137,7 @@ def _task(
     s: Submission, staging: Path, out: Path, force: bool, key: bytes, sandboxed: bool, feedback: bool
 ) -> Task | None:
     """The task that grades `s`, staged; None when a verified earlier result is reused."""
-    assert s.assignment is not None
+    assert s.assignment is not None and s.spooled is not None
     s.digest = cache.input_digest(s)
     if (
         not force
@@ -148,7 +147,7 @@ def _task(
         return None
     staged = staging / s.student / f"{s.assignment}.ipynb"
     staged.parent.mkdir(parents=True, exist_ok=True)
-    staged.write_text(json.dumps(s.notebook))
+    shutil.copyfile(s.spooled, staged)  # the repaired notebook's bytes, as intake wrote them
     engine = reference_engine(s.assignment)
     engine_path = str(engine) if engine else None
     return Task(s.student, s.assignment, str(staged), engine_path, sandboxed, feedback=feedback)

@@ -76,6 +76,11 @@ class Submission:
         return pending
 
     @property
+    def has_notebook(self) -> bool:
+        """Whether intake kept a notebook to grade (known without reading it)."""
+        return self.spooled is not None
+
+    @property
     def notebook(self) -> dict[str, Any] | None:
         """The notebook as intake repaired it. It is read from disk at each use, so that the grader
         holds one notebook at a time, never the cohort's."""

@@ -114,8 +114,8 @@ def _answers(out: Path, submissions: list[str | Path], rows: list[Graded]) -> di
         from autograder.grading.intake import intake
 
         for s in intake(find_submissions(submissions)):
-            if s.notebook is not None and s.assignment and s.reason == "":
-                found[(s.student, s.assignment)] = s.notebook
+            if s.assignment and s.reason == "" and (nb := s.notebook) is not None:
+                found[(s.student, s.assignment)] = nb
     else:  # an nbgrader course folder: autograded/STUDENT/ASSIGNMENT/ASSIGNMENT.ipynb
         for student, aid in wanted:
             path = out / "autograded" / student / aid / f"{aid}.ipynb"
