@@ -188,6 +188,8 @@ def _autograde(api: NbGraderAPI, task: Task, outcome: Outcome) -> str | None:
     # The watchdog's reason first: when it kills, the executor only sees a dead kernel.
     reason = dog.reason or outcome.stopped
     if reason or not ran["success"]:
+        if not reason:  # the whole traceback goes to this worker's log; the result keeps its last line
+            print(f"nbgrader failed on {task.student}/{task.assignment}:\n{ran.get('log') or ''}", file=sys.stderr)
         return reason or _nbgrader_error(ran)
     return None
 
